@@ -1,0 +1,151 @@
+"""The interleaved ConvLSTM encoder-forecaster of Tran & Hogg (after Shi et al. 2015).
+
+Pure PyTorch: no Lightning, no I/O. Layer names are the Caffe layer names of the authors' models, so that
+``anomaly.model.caffe`` maps their ``.caffemodel`` files onto this network one to one.
+
+Encoder (per input frame)::
+
+    conv1 -> encode_lstm1 -> conv2 -> encode_lstm2 -> conv3 -> encode_lstm3
+    227      55              27       27              13       13
+
+Forecaster (per output step; each decode_lstm starts from the final state of the encode_lstm of its size)::
+
+    decode_lstm1(0) -> deconv1 -> decode_lstm2 -> deconv2 -> decode_lstm3 -> deconv3 -> frame
+    13                 27         27              55         55              227
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+State = tuple[Tensor, Tensor]
+
+LEAKY_SLOPE = 0.2
+
+
+class ConvLSTMCell(nn.Module):
+    r"""ConvLSTM cell with (H, W) peephole maps on :math:`c_{t-1}` (the authors' Caffe variant).
+
+    .. math::
+        z &= W_x * x_t + W_h * h_{t-1} + b \\
+        i &= \sigma(z_i + P_i \odot c_{t-1}) \qquad
+        f  = \sigma(z_f + P_f \odot c_{t-1}) \qquad
+        o  = \sigma(z_o + P_o \odot c_{t-1}) \\
+        g &= \tanh(z_g) \\
+        c_t &= f \odot c_{t-1} + i \odot g \qquad h_t = o \odot \tanh(c_t)
+
+    ``*`` is a 3x3 convolution (padding 1). The 4C pre-activation channels are ordered i, f, o, g. Each
+    peephole map has shape (H, W) and is shared by all C channels; the output gate also looks at
+    :math:`c_{t-1}` (not :math:`c_t`), as in the authors' code.
+
+    Args:
+        in_channels: Cin, channels of :math:`x_t`.
+        channels: C, channels of :math:`h_t` and :math:`c_t`.
+        size: (H, W) of the maps, fixed because the peepholes are per pixel.
+
+    Parameters: ``4C*Cin*9`` (``input_weight``, no bias) + ``4C*C*9 + 4C`` (``hidden_weight`` with bias)
+    + ``3*H*W`` (``peephole``).
+    """
+
+    def __init__(self, in_channels: int, channels: int, size: tuple[int, int]) -> None:
+        super().__init__()
+        self.channels = channels
+        self.size = tuple(size)
+        self.input_conv = nn.Conv2d(in_channels, 4 * channels, 3, padding=1, bias=False)
+        self.hidden_conv = nn.Conv2d(channels, 4 * channels, 3, padding=1, bias=True)
+        self.peephole = nn.Parameter(torch.ones(3, *self.size))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """The paper's initialisation: weights N(0, 0.01), bias 0; peepholes 1 as in the authors' code."""
+        nn.init.normal_(self.input_conv.weight, std=0.01)
+        nn.init.normal_(self.hidden_conv.weight, std=0.01)
+        nn.init.zeros_(self.hidden_conv.bias)
+        nn.init.ones_(self.peephole)
+
+    def zero_state(self, batch: int, like: Tensor) -> State:
+        zeros = like.new_zeros(batch, self.channels, *self.size)
+        return zeros, zeros
+
+    def forward(self, x: Tensor | None, state: State) -> State:
+        """One step. ``x`` (B, Cin, H, W), or None for an all-zero input (its term is exactly zero)."""
+        h, c = state
+        z = self.hidden_conv(h)
+        if x is not None:
+            z = z + self.input_conv(x)
+        z_i, z_f, z_o, z_g = z.chunk(4, dim=1)
+        p_i, p_f, p_o = self.peephole
+        i = torch.sigmoid(z_i + p_i * c)
+        f = torch.sigmoid(z_f + p_f * c)
+        o = torch.sigmoid(z_o + p_o * c)
+        g = torch.tanh(z_g)
+        c = f * c + i * g
+        h = o * torch.tanh(c)
+        return h, c
+
+
+class EncoderForecaster(nn.Module):
+    """Interleaved ConvLSTM encoder-forecaster for 1x227x227 frames (848,691 parameters, any tau).
+
+    Input (B, T, 1, 227, 227) in [0, 1]; output (B, tau_out, 1, 227, 227): the next frames (prediction)
+    or the input in reverse order (reconstruction), depending only on what it was trained against.
+    """
+
+    FRAME_SIZE = 227
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 16, 11, stride=4)
+        self.encode_lstm1 = ConvLSTMCell(16, 16, (55, 55))
+        self.conv2 = nn.Conv2d(16, 32, 3, stride=2)
+        self.encode_lstm2 = ConvLSTMCell(32, 32, (27, 27))
+        self.conv3 = nn.Conv2d(32, 64, 3, stride=2)
+        self.encode_lstm3 = ConvLSTMCell(64, 64, (13, 13))
+        self.decode_lstm1 = ConvLSTMCell(64, 64, (13, 13))
+        self.deconv1 = nn.ConvTranspose2d(64, 32, 3, stride=2)
+        self.decode_lstm2 = ConvLSTMCell(32, 32, (27, 27))
+        self.deconv2 = nn.ConvTranspose2d(32, 16, 3, stride=2)
+        self.decode_lstm3 = ConvLSTMCell(16, 16, (55, 55))
+        self.deconv3 = nn.ConvTranspose2d(16, 1, 11, stride=4)
+        self.act = nn.LeakyReLU(LEAKY_SLOPE)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Conv/deconv weights: He's Gaussian for rectifiers (fan-in); biases 0. Cells: see ConvLSTMCell."""
+        for layer in (self.conv1, self.conv2, self.conv3, self.deconv1, self.deconv2, self.deconv3):
+            nn.init.kaiming_normal_(layer.weight, mode="fan_in", nonlinearity="relu")
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, frames: Tensor, tau_out: int | None = None) -> Tensor:
+        if frames.ndim != 5 or frames.shape[2:] != (1, self.FRAME_SIZE, self.FRAME_SIZE):
+            raise ValueError(
+                f"expected frames of shape (B, T, 1, {self.FRAME_SIZE}, {self.FRAME_SIZE}), "
+                f"got {tuple(frames.shape)}"
+            )
+        batch, steps = frames.shape[:2]
+        tau_out = steps if tau_out is None else tau_out
+        # conv1 does not depend on any state: run it on all frames at once.
+        features = self.act(self.conv1(frames.flatten(0, 1))).unflatten(0, (batch, steps))
+        s1 = self.encode_lstm1.zero_state(batch, frames)
+        s2 = self.encode_lstm2.zero_state(batch, frames)
+        s3 = self.encode_lstm3.zero_state(batch, frames)
+        for t in range(steps):
+            s1 = self.encode_lstm1(features[:, t], s1)
+            s2 = self.encode_lstm2(self.act(self.conv2(s1[0])), s2)
+            s3 = self.encode_lstm3(self.act(self.conv3(s2[0])), s3)
+        # The forecaster continues from the encoder's final states, level by level.
+        d1, d2, d3 = s3, s2, s1
+        tops = []
+        for _ in range(tau_out):
+            d1 = self.decode_lstm1(None, d1)
+            d2 = self.decode_lstm2(self.act(self.deconv1(d1[0])), d2)
+            d3 = self.decode_lstm3(self.act(self.deconv2(d2[0])), d3)
+            tops.append(d3[0])
+        # deconv3 does not feed back into any state: run it on all steps at once.
+        out = self.deconv3(torch.stack(tops, dim=1).flatten(0, 1))
+        return out.unflatten(0, (batch, tau_out))
+
+
+def count_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
