@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import torch
+from scipy.ndimage import gaussian_filter1d
 from torch import Tensor
 from torchmetrics.functional.classification import binary_auroc, binary_eer, binary_roc
 
@@ -36,6 +37,23 @@ def prediction_error(output: Tensor, target: Tensor, mask: Tensor | None = None)
     return squared.flatten(2).sum(dim=2).sqrt().sum(dim=1)
 
 
+def psnr(output: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Mean over the output frames of ``10 log10(1 / MSE)`` (for ``score=psnr``, as later work scores)."""
+    squared = (output - target).square()
+    pixels = squared[0, 0].numel()
+    if mask is not None:
+        squared, pixels = squared * mask, int(mask.sum()) * squared.shape[2]
+    mse = squared.flatten(2).sum(dim=2) / pixels
+    return (10 * torch.log10(1 / mse.clamp_min(1e-10))).mean(dim=1)
+
+
+def smooth(values: Tensor, sigma: float) -> Tensor:
+    """Gaussian temporal smoothing with ``sigma`` in frames (0: unchanged); edges repeat the end values."""
+    if sigma <= 0:
+        return values
+    return torch.from_numpy(gaussian_filter1d(values.double().numpy(), sigma, mode="nearest"))
+
+
 def regularity(errors: Tensor) -> Tensor:
     """Regularity of one video's windows: ``1 - (e - min e) / (max e - min e)``; 1 where e is constant."""
     errors = errors.double()
@@ -43,6 +61,19 @@ def regularity(errors: Tensor) -> Tensor:
     if span == 0:
         return torch.ones_like(errors)
     return 1 - (errors - errors.min()) / span
+
+
+def video_regularity(errors: Tensor, quality: Tensor, score: str = "paper", sigma: float = 0.0) -> Tensor:
+    """Regularity of one video's windows under the configured protocol.
+
+    ``score="paper"``: ``regularity`` of the prediction errors (Eq. 2-3). ``score="psnr"``: min-max normalised
+    PSNR (higher PSNR = more regular). ``sigma > 0`` smooths the raw values over time first.
+    """
+    if score == "paper":
+        return regularity(smooth(errors, sigma))
+    if score == "psnr":
+        return 1 - regularity(smooth(quality, sigma))
+    raise ValueError(f"scoring.score={score!r}: expected 'paper' or 'psnr'")
 
 
 def frame_metrics(scores: list[Tensor], labels: list[Tensor]) -> dict[str, float]:
@@ -56,10 +87,18 @@ def frame_metrics(scores: list[Tensor], labels: list[Tensor]) -> dict[str, float
         raise ValueError("scores must lie in [0, 1]; normalise each video's errors first (regularity())")
     if target.unique().numel() < 2:
         raise ValueError("frame-level AUC/EER need both normal and abnormal frames among the scored frames")
+    per_video = [
+        float(binary_auroc(1 - s.double(), y.long()))
+        for s, y in zip(scores, labels, strict=True)
+        if y.unique().numel() == 2
+    ]
     return {
         "auc": float(binary_auroc(anomaly, target)),
         "eer": float(binary_eer(anomaly, target)),
         "frames": int(target.numel()),
+        # Beyond the paper: mean of per-video AUCs over the videos that hold both classes.
+        "macro_auc": sum(per_video) / len(per_video) if per_video else float("nan"),
+        "macro_auc_videos": len(per_video),
     }
 
 

@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -126,20 +127,30 @@ def _parse_blob(buf: bytes) -> np.ndarray:
                     while pos < len(dim):
                         d, pos = _varint(dim, pos)
                         dims.append(d)
-                else:
+                elif sub_wire == 0:
                     dims.append(int(dim))
         elif field in (BLOB_NUM, BLOB_CHANNELS, BLOB_HEIGHT, BLOB_WIDTH) and wire == 0:
             legacy[field] = int(value)
-        elif field == BLOB_DATA:
-            chunks.append(np.frombuffer(value, dtype="<f4"))
-        elif field == BLOB_DOUBLE_DATA:
-            chunks.append(np.frombuffer(value, dtype="<f8").astype(np.float32))
+        elif field == BLOB_DATA and wire in (2, 5):  # packed, or one unpacked float
+            chunks.append(_floats(value, "<f4"))
+        elif field == BLOB_DOUBLE_DATA and wire in (1, 2):
+            chunks.append(_floats(value, "<f8").astype(np.float32))
     if not dims and legacy:
         dims = [legacy.get(f, 1) for f in (BLOB_NUM, BLOB_CHANNELS, BLOB_HEIGHT, BLOB_WIDTH)]
     data = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-    if int(np.prod(dims)) != data.size:
+    if math.prod(dims) != data.size:
         raise CaffeModelError(f"blob of shape {tuple(dims)} holds {data.size} values")
-    return data.reshape(dims)
+    try:
+        return data.reshape(dims)
+    except (ValueError, OverflowError) as err:  # e.g. a zero dim next to one beyond the address space
+        raise CaffeModelError(f"blob of shape {tuple(dims)}: {err}") from None
+
+
+def _floats(value: bytes, dtype: str) -> np.ndarray:
+    size = np.dtype(dtype).itemsize
+    if len(value) % size:
+        raise CaffeModelError(f"blob data of {len(value)} bytes is not a whole number of {size}-byte floats")
+    return np.frombuffer(value, dtype=dtype)
 
 
 def read_caffemodel(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:

@@ -1,0 +1,174 @@
+"""LightningDataModule for any dataset that a loader describes (``load() -> VideoDataset``).
+
+Data flows one way: loader (file layout, ground truth) -> frame cache (``uint8`` 227x227, decoded once)
+-> volumes -> batches. The validation split is taken from the TRAINING videos (never the test set): the
+last ``ceil(val_fraction * n)`` training videos, or the last ``val_fraction`` of the frames where there
+is a single training video (Subway).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from anomaly.data.cache import cached_frames
+from anomaly.data.frames import DataError
+from anomaly.data.video import Video, VideoDataset
+from anomaly.data.volumes import TestWindows, TrainingVolumes
+from anomaly.task import window_length
+
+
+class EpochShuffle(Sampler[int]):
+    """A random order that depends only on (seed, epoch), so a run resumed mid-epoch sees the same order.
+
+    ``resume(epoch, skip)`` makes the next pass over ``epoch`` start after its first ``skip`` items.
+    """
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size, self.seed, self.epoch = size, seed, 0
+        self._skip: tuple[int, int] | None = None
+
+    def set_epoch(self, epoch: int) -> None:  # called by Lightning at the start of every epoch
+        self.epoch = epoch
+
+    def resume(self, epoch: int, skip: int) -> None:
+        self.epoch, self._skip = epoch, (epoch, skip)
+
+    def __iter__(self) -> Iterator[int]:
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        order = torch.randperm(self.size, generator=generator).tolist()
+        skip = self._skip[1] if self._skip and self._skip[0] == self.epoch else 0
+        self._skip = None
+        return iter(order[skip:])
+
+    def __len__(self) -> int:
+        return self.size
+
+
+class ResumableLoader(DataLoader):
+    """A training DataLoader that Lightning checkpoints (it has ``state_dict``): position in the epoch."""
+
+    def __init__(self, *args: Any, progress: Callable[[], int], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.progress = progress
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.sampler.epoch, "batches": self.progress()}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.sampler.resume(state["epoch"], state["batches"] * self.batch_size)
+
+
+class VideoDataModule(pl.LightningDataModule):
+    """Training volumes (temporal strides), validation volumes and test windows of one dataset.
+
+    Args:
+        load: returns the dataset's videos (a Hydra partial of a loader such as ``load_ucsd``).
+        tau, task: set the volume length (``2*tau`` for prediction, ``tau`` for reconstruction).
+        batch_size: training batch (the authors: 8 for tau=2, 4 for tau=5, 2 for tau=8).
+        strides: temporal strides of training volumes (the paper: 1, 2, 3).
+        val_fraction: share of the training videos held out for validation (0: none).
+        cache_dir: where decoded frames are cached (None: decode into memory every run).
+    """
+
+    def __init__(
+        self,
+        load: Callable[[], VideoDataset],
+        tau: int,
+        task: str,
+        batch_size: int = 4,
+        test_batch_size: int = 8,
+        strides: Sequence[int] = (1, 2, 3),
+        val_fraction: float = 0.1,
+        num_workers: int = 0,
+        cache_dir: str | None = None,
+        frame_size: int = 227,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if batch_size < 1 or test_batch_size < 1:
+            raise ValueError(f"batch_size={batch_size}, test_batch_size={test_batch_size}: must be >= 1")
+        if not 0 <= val_fraction < 1:
+            raise ValueError(f"datamodule.val_fraction={val_fraction}: must be in [0, 1)")
+        self.load, self.tau, self.task = load, tau, task
+        self.length = window_length(tau, task)
+        self.batch_size, self.test_batch_size = batch_size, test_batch_size
+        self.strides, self.val_fraction = tuple(strides), val_fraction
+        self.num_workers, self.cache_dir, self.frame_size, self.seed = (
+            num_workers,
+            cache_dir,
+            frame_size,
+            seed,
+        )
+        self.dataset: VideoDataset | None = None
+
+    def prepare_data(self) -> None:
+        """Decode and cache every video once (on one process), with a progress bar."""
+        dataset = self.load()
+        cached_frames([*dataset.train, *dataset.test], self.frame_size, self.cache_dir)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.dataset is not None:
+            return
+        self.dataset = self.load()
+        train = cached_frames(self.dataset.train, self.frame_size, self.cache_dir)
+        self._check_lengths(self.dataset.train, train, "training")
+        self.train_frames, self.val_frames = self._split(train)
+        self.test_frames = cached_frames(self.dataset.test, self.frame_size, self.cache_dir)
+        self._check_lengths(self.dataset.test, self.test_frames, "test")
+
+    def _check_lengths(self, videos: list[Video], frames: list[np.ndarray], split: str) -> None:
+        for video, array in zip(videos, frames, strict=True):
+            if len(array) < self.length:
+                raise DataError(
+                    f"{video.source}: {split} video {video.name!r} has {len(array)} frames, fewer than one "
+                    f"volume of {self.length} frames (tau={self.tau}, task={self.task}); use a smaller tau "
+                    f"or remove the video"
+                )
+
+    def _split(self, frames: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        if self.val_fraction == 0:
+            return frames, []
+        if len(frames) > 1:
+            held = min(len(frames) - 1, math.ceil(self.val_fraction * len(frames)))
+            return frames[:-held], frames[-held:]
+        cut = len(frames[0]) - max(self.length, round(self.val_fraction * len(frames[0])))
+        if cut < self.length:
+            raise DataError(
+                "the single training video is too short to hold out a validation part; "
+                "set datamodule.val_fraction=0"
+            )
+        return [frames[0][:cut]], [frames[0][cut:]]
+
+    @property
+    def test_videos(self) -> list[Video]:
+        assert self.dataset is not None, "call setup() first"
+        return self.dataset.test
+
+    def train_dataloader(self) -> DataLoader:
+        volumes = TrainingVolumes(self.train_frames, self.length, self.strides)
+        return ResumableLoader(
+            volumes,
+            batch_size=self.batch_size,
+            sampler=EpochShuffle(len(volumes), self.seed),
+            num_workers=self.num_workers,
+            progress=lambda: self.trainer.fit_loop.epoch_loop.batch_progress.current.processed,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def val_dataloader(self) -> DataLoader | list:
+        if not self.val_frames:
+            return []
+        volumes = TrainingVolumes(self.val_frames, self.length, strides=(1,))
+        return DataLoader(volumes, batch_size=self.test_batch_size, num_workers=self.num_workers)
+
+    def test_dataloader(self) -> DataLoader:
+        labels = [video.labels for video in self.dataset.test]
+        windows = TestWindows(self.test_frames, self.length, labels)
+        return DataLoader(windows, batch_size=self.test_batch_size, num_workers=self.num_workers)

@@ -1,0 +1,90 @@
+"""Frames: reading images and videos, and the paper's preprocessing (REFERENCE.md section 3).
+
+Every frame becomes a grey ``uint8`` array of ``size x size`` (227 for the network), resized with PIL's
+bilinear filter (which antialiases when shrinking). Division by 255 happens when volumes are cut, so the
+on-disk cache stays ``uint8``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_SUFFIXES = {".tif", ".tiff", ".jpg", ".jpeg", ".png", ".bmp"}
+VIDEO_SUFFIXES = {".avi", ".mp4", ".mov", ".mkv", ".mpg", ".mpeg", ".m4v", ".webm"}
+
+
+class DataError(ValueError):
+    """Bad or missing input data; the message names the file or folder and what was expected."""
+
+
+class MissingDataError(DataError):
+    """A dataset's root is absent or holds no dataset: the data has to be fetched first."""
+
+
+def natural_key(path: Path) -> list[int | str]:
+    """Sort key that puts ``2.jpg`` before ``10.jpg``."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+
+
+def image_files(folder: Path) -> list[Path]:
+    """The image files of a frame folder in natural order, skipping macOS ``._*`` files."""
+    files = [
+        p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("._")
+    ]
+    return sorted(files, key=natural_key)
+
+
+def preprocess(image: Image.Image, size: int) -> np.ndarray:
+    """Grey, ``size x size`` with PIL's bilinear filter, ``uint8``."""
+    grey = image.convert("L")
+    if grey.size != (size, size):
+        grey = grey.resize((size, size), Image.Resampling.BILINEAR)
+    return np.asarray(grey, dtype=np.uint8)
+
+
+def read_image(path: Path, size: int) -> np.ndarray:
+    try:
+        with Image.open(path) as image:
+            return preprocess(image, size)
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        raise DataError(f"{path}: cannot read this image ({err}); replace or remove the file") from err
+
+
+def count_video_frames(path: Path) -> int:
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            raise DataError(f"{path}: OpenCV cannot open this video; is it a readable video file?")
+        return int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    finally:
+        capture.release()
+
+
+def read_video(path: Path, size: int, start: int = 0) -> Iterator[np.ndarray]:
+    """Decode a video file with OpenCV, frame by frame, preprocessed, from frame ``start`` (0-based) on.
+
+    ``start`` seeks rather than decoding the frames before it, so that the segments of one long video
+    (Subway) each cost their own length, not the length of the video up to their end.
+    """
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise DataError(f"{path}: OpenCV cannot open this video; is it a readable video file?")
+    try:
+        if start and not capture.set(cv2.CAP_PROP_POS_FRAMES, start):
+            for _ in range(start):  # this backend cannot seek: skip frames without preprocessing them
+                if not capture.grab():
+                    return
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                return
+            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if frame.ndim == 3 else frame
+            yield preprocess(Image.fromarray(rgb), size)
+    finally:
+        capture.release()

@@ -1,0 +1,109 @@
+"""UCSD Ped1 / Ped2 (Mahadevan et al., CVPR 2010), in both on-disk layouts in circulation.
+
+The original archive (``UCSD_Anomaly_Dataset.v1p2``); the root may be ``UCSDped2/`` itself or a folder
+holding it::
+
+    UCSDped2/
+      Train/Train001/001.tif ...         (macOS ``._*`` files are skipped)
+      Test/Test001/001.tif ...
+      Test/Test001_gt/001.bmp ...        pixel masks: not used (frame-level protocol)
+      Test/UCSDped2.m                    frame-level ground truth
+
+The frames layout used by many later works::
+
+    ped2/
+      training/frames/01/000.jpg ...
+      testing/frames/01/000.jpg ...
+      UCSDped2.m  or  ped2.mat
+
+Test videos are paired with ground-truth entries by their number (``Test003`` / ``03`` -> 3rd entry), so
+a root holding only some of the videos works.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from anomaly.data.frames import DataError, MissingDataError
+from anomaly.data.groundtruth import Ranges, ranges_to_labels, read_ucsd_ground_truth
+from anomaly.data.video import Video, VideoDataset
+
+LAYOUTS = """\
+  the original archive (also found in {root}/UCSD{name}/ or {root}/UCSD_Anomaly_Dataset.v1p2/UCSD{name}/):
+    {root}/Train/Train001/001.tif ...
+    {root}/Test/Test001/001.tif ...
+    {root}/Test/UCSD{name}.m
+  or the frames layout:
+    {root}/training/frames/01/000.jpg ...
+    {root}/testing/frames/01/000.jpg ...
+    {root}/UCSD{name}.m  (or {root}/{name}.mat)"""
+
+
+def _video_number(folder: Path) -> int:
+    match = re.search(r"(\d+)$", folder.name)
+    if not match:
+        raise DataError(f"{folder}: cannot tell the video number from the folder name")
+    return int(match[1])
+
+
+def _frame_folders(parent: Path, pattern: str) -> list[Path]:
+    folders = [p for p in parent.iterdir() if p.is_dir() and re.fullmatch(pattern, p.name)]
+    return sorted(folders, key=_video_number)
+
+
+def _ground_truth_file(candidates: list[Path], folder: Path, name: str) -> Path:
+    found = [p for p in candidates if p.is_file()]
+    if not found:
+        raise DataError(f"{folder}: no ground-truth file; expected one of {[p.name for p in candidates]}")
+    return found[0]
+
+
+def _labelled(videos: list[Path], ground_truth: Path) -> list[Video]:
+    ranges: list[Ranges] = read_ucsd_ground_truth(ground_truth)
+    labelled = []
+    for folder in videos:
+        number = _video_number(folder)
+        if number > len(ranges):
+            raise DataError(
+                f"{folder}: test video {number} has no ground truth; {ground_truth} lists {len(ranges)} videos"
+            )
+        video = Video(folder.name, folder)
+        labels = ranges_to_labels(ranges[number - 1], len(video), f"{ground_truth} (video {folder.name})")
+        labelled.append(Video(folder.name, folder, labels))
+    return labelled
+
+
+def load_ucsd(root: str | Path, name: str) -> VideoDataset:
+    """Find and read a UCSD-style dataset (``name``: ``ped1``, ``ped2``, ``synthetic``...) under ``root``."""
+    root = Path(root)
+    for base in (root, root / f"UCSD{name}", root / "UCSD_Anomaly_Dataset.v1p2" / f"UCSD{name}"):
+        if (base / "Train").is_dir() and (base / "Test").is_dir():
+            test_dir = base / "Test"
+            gt = _ground_truth_file(
+                [test_dir / f"UCSD{name}.m", *sorted(test_dir.glob("*.m")), base / f"{name}.mat"], test_dir, name
+            )
+            train = [Video(p.name, p) for p in _frame_folders(base / "Train", r"Train\d+")]
+            test = _labelled(_frame_folders(test_dir, r"Test\d+"), gt)
+            return _checked(VideoDataset(name, base, train, test))
+    if (root / "training" / "frames").is_dir() and (root / "testing" / "frames").is_dir():
+        gt = _ground_truth_file([root / f"UCSD{name}.m", *sorted(root.glob("*.m")), root / f"{name}.mat"], root, name)
+        train = [Video(p.name, p) for p in _frame_folders(root / "training" / "frames", r"\d+")]
+        test = _labelled(_frame_folders(root / "testing" / "frames", r"\d+"), gt)
+        return _checked(VideoDataset(name, root, train, test))
+    where = "does not exist" if not root.exists() else "holds neither UCSD layout"
+    raise MissingDataError(
+        f"dataset {name!r}: {root} {where}. Expected one of:\n{LAYOUTS.format(root=root, name=name)}\n"
+        f"Set the root with dataset.root=PATH or the ANOMALY_DATA environment variable "
+        f"(root = $ANOMALY_DATA/{name})."
+    )
+
+
+def _checked(dataset: VideoDataset) -> VideoDataset:
+    for split, videos in (("training", dataset.train), ("test", dataset.test)):
+        if not videos:
+            raise DataError(f"{dataset.root}: no {split} videos found. Expected:\n{LAYOUTS.format(root=dataset.root, name=dataset.name)}")
+        for video in videos:
+            if video.source_frame_count() == 0:
+                raise DataError(f"{video.source}: no image files (.tif, .jpg, .png, .bmp) in this video folder")
+    return dataset

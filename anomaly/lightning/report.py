@@ -1,0 +1,61 @@
+"""Callback that turns a finished test into pictures: saved as PNG in the run folder and logged to W&B."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pytorch_lightning as pl
+from pytorch_lightning.loggers import WandbLogger
+
+from anomaly.plots import error_panel_figure, regularity_figure, roc_figure
+from anomaly.scoring import roc_curve
+
+
+class TestReport(pl.Callback):
+    """Regularity curves (paper Fig. 2), ROC curve and a target/prediction/error panel (paper Fig. 3)."""
+
+    def __init__(self, output_dir: str) -> None:
+        self.plots = Path(output_dir) / "plots"
+
+    @pl.utilities.rank_zero_only
+    def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        results = pl_module.test_results
+        if not results:
+            return
+        names = [v.name for v in trainer.datamodule.test_videos] if trainer.datamodule else None
+        figures = {
+            "regularity": regularity_figure(
+                [
+                    (
+                        names[r.index] if names else str(r.index),
+                        r.frames.numpy(),
+                        r.regularity.numpy(),
+                        r.labels.numpy(),
+                    )
+                    for r in results
+                ]
+            )
+        }
+        metrics = pl_module.test_metrics
+        if "auc" in metrics:
+            labelled = [r for r in results if (r.labels >= 0).all()]
+            fpr, tpr = roc_curve([r.regularity for r in labelled], [r.labels for r in labelled])
+            figures["roc"] = roc_figure(fpr.numpy(), tpr.numpy(), metrics["auc"], metrics["eer"])
+        example = pl_module.example
+        if example:
+            video = names[int(example["video"])] if names else str(int(example["video"]))
+            title = f"highest prediction error: {video}, frame {int(example['frame']) + 1}"
+            figures["error_map"] = error_panel_figure(
+                example["target"].numpy(), example["output"].numpy(), title
+            )
+        self.plots.mkdir(parents=True, exist_ok=True)
+        for name, figure in figures.items():
+            path = self.plots / f"{name}.png"
+            tmp = path.with_name(f".{path.name}.tmp.png")
+            figure.savefig(tmp, dpi=110)
+            tmp.replace(path)
+            plt.close(figure)
+            for logger in trainer.loggers:
+                if isinstance(logger, WandbLogger):
+                    logger.log_image(key=f"test/{name}", images=[str(path)])

@@ -1,0 +1,479 @@
+"""Aggregate a sweep's ``results.json`` files into the paper's Tables I/II (AUC / EER) and III (speed).
+
+Usage::
+
+    python -m anomaly.report multirun/2026-11-25/10-00-00-123456 [more folders] [--out PREFIX] [--wandb]
+
+Every ``results.json`` under the folders (one per Hydra job) is read. A cell of Tables I/II is keyed by
+(task, tau, weights file for eval results, protocol when not the paper's) x dataset; several results in a
+cell (seeds) are shown as mean +- sample std with their count n, beside the paper's value and the
+difference (measured - paper), all in %. The tables are printed and written to ``PREFIX.md``,
+``PREFIX.csv`` (one line per cell) and ``PREFIX_speed.csv`` (Table III); the default prefix is
+``<first folder>/report``. ``--wandb`` logs them to a summary run of the sweep's group.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import netrc
+import os
+import statistics
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from anomaly.published import (
+    PAPER_DATASETS,
+    PAPER_DEVICE,
+    PAPER_FPS,
+    PAPER_MASKED_DATASETS,
+    PAPER_PARAMETERS,
+    PAPER_PROTOCOL,
+    PAPER_PROTOCOL_TEXT,
+    PAPER_ROWS,
+    PUBLISHED,
+    UNCERTAIN_NOTE,
+)
+
+RowKey = tuple[str, int, str, str]  # (task, tau, weights file name or "", protocol label or "")
+
+
+class ReportError(Exception):
+    """The report cannot be made (a folder without results); the message names the folder."""
+
+
+@dataclass(frozen=True)
+class Result:
+    """One job's results.json, reduced to what the tables need (AUC and EER in %)."""
+
+    path: str
+    status: str  # "ok", "failed" or "missing_data"
+    error: str
+    dataset: str | None
+    task: str | None
+    tau: int | None
+    weights: str  # file name of the evaluated weights (eval results only), else ""
+    protocol: str  # "" for the paper's protocol, else what differs, e.g. "score=psnr"
+    auc: float | None
+    eer: float | None
+    fps: float | None
+    parameters: int | None
+    device: str
+    group: str | None
+    project: str | None
+
+    @property
+    def row(self) -> RowKey | None:
+        if self.task is None or self.tau is None or self.dataset is None:
+            return None
+        return (self.task, self.tau, self.weights, self.protocol)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """The results of one (row, dataset) cell."""
+
+    row: RowKey
+    dataset: str
+    auc: list[float]
+    eer: list[float]
+    failed: int
+    missing: int
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.auc else "failed" if self.failed else "missing_data"
+
+    @property
+    def paper(self) -> tuple[float, float] | None:
+        return PUBLISHED.get(self.row[:2], {}).get(self.dataset)
+
+
+def find_results(dirs: Sequence[str | Path]) -> list[Path]:
+    """All results.json files under ``dirs``, each once; every folder must hold at least one."""
+    found: dict[Path, Path] = {}
+    for folder in map(Path, dirs):
+        if not folder.is_dir():
+            raise ReportError(f"{folder}: no such folder")
+        paths = sorted(folder.rglob("results.json"))
+        if not paths:
+            raise ReportError(f"{folder}: no results.json found under it (expected one per job)")
+        for path in paths:
+            found.setdefault(path.resolve(), path)
+    return list(found.values())
+
+
+def load_result(path: Path) -> Result:
+    """Read one results.json; an unreadable file becomes a failed result naming why."""
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as err:
+        data = {"status": "failed", "error": f"unreadable results.json: {err}"}
+    config = data.get("config") if isinstance(data.get("config"), dict) else {}
+    metrics = data.get("metrics") if isinstance(data.get("metrics"), dict) else {}
+    dataset = data.get("dataset") or _nested(config, "dataset", "name")
+    task = data.get("task") or _nested(config, "task") or _nested(config, "model", "task")
+    tau = _integer(data.get("tau", _nested(config, "tau") or _nested(config, "model", "tau")))
+    status, error = str(data.get("status", "ok")), str(data.get("error") or "")
+    auc, eer = _percent(metrics.get("auc")), _percent(metrics.get("eer"))
+    if status == "ok" and auc is None:
+        status, error = "failed", error or "status ok but no metrics.auc"
+    if status == "ok" and not (dataset and task and tau is not None):
+        status, error = "failed", "status ok but no dataset, task or tau: cannot place it in the table"
+    weights = data.get("weights") if data.get("kind") == "eval" else None
+    return Result(
+        path=str(path),
+        status=status,
+        error=error,
+        dataset=str(dataset) if dataset else None,
+        task=str(task).lower() if task else None,
+        tau=tau,
+        weights=Path(str(weights)).name if weights else "",
+        protocol=protocol_label(data.get("protocol") or {}, dataset),
+        auc=auc,
+        eer=eer,
+        fps=_number(metrics.get("fps")),
+        parameters=int(data["parameters"]) if isinstance(data.get("parameters"), int) else None,
+        device=str(data.get("device") or "unknown device"),
+        group=data.get("group") or None,
+        project=_find_project(config),
+    )
+
+
+def protocol_label(protocol: dict[str, Any], dataset: str | None) -> str:
+    """What differs from the paper's protocol, e.g. ``"score=psnr, smoothing sigma=2"``; "" if nothing."""
+    parts = []
+    for key, value in protocol.items():
+        default = PAPER_PROTOCOL.get(key)
+        if key == "mask":
+            default = dataset in PAPER_MASKED_DATASETS
+            if bool(value) != default:
+                parts.append("time-stamp mask" if value else "no time-stamp mask")
+        elif key == "smoothing_sigma":
+            sigma = _number(value)
+            if sigma is not None and sigma > 0:
+                parts.append(f"smoothing sigma={sigma:g}")
+        elif key == "auc":
+            if value != default:
+                parts.append(f"{value} AUC")
+        elif value != default and (default is not None or value not in (None, False, 0, "")):
+            parts.append(f"{key}={value}")
+    return ", ".join(parts)
+
+
+def make_cells(results: Sequence[Result]) -> list[Cell]:
+    """Group results by (row, dataset), rows and datasets in the paper's order, others after them."""
+    groups: dict[tuple[RowKey, str], list[Result]] = {}
+    for result in results:
+        if result.row is not None:
+            groups.setdefault((result.row, str(result.dataset)), []).append(result)
+    cells = [
+        Cell(
+            row=row,
+            dataset=dataset,
+            auc=[r.auc for r in members if r.status == "ok" and r.auc is not None],
+            eer=[r.eer for r in members if r.status == "ok" and r.eer is not None],
+            failed=sum(r.status not in ("ok", "missing_data") for r in members),
+            missing=sum(r.status == "missing_data" for r in members),
+        )
+        for (row, dataset), members in groups.items()
+    ]
+    return sorted(cells, key=lambda c: (_row_order(c.row), _dataset_order(c.dataset)))
+
+
+def format_cell(cell: Cell) -> str:
+    """E.g. ``92.84 / 13.25 (paper 92.3 / 14.4; +0.54 / -1.15)``; ``failed``; ``missing data``."""
+    notes = [f"{count} {what}" for count, what in ((cell.failed, "failed"), (cell.missing, "missing data"))]
+    notes = [note for note in notes if not note.startswith("0 ")]
+    if not cell.auc:
+        return "failed" if cell.failed else "missing data"
+    n = len(cell.auc)
+    text = f"{_stat(cell.auc)} / {_stat(cell.eer)}"
+    extra = [f"n={n}"] if n > 1 else []
+    if cell.paper is not None:
+        auc, eer = cell.paper
+        extra.append(f"paper {auc:g} / {eer:g}")
+        diff_eer = f"{statistics.fmean(cell.eer) - eer:+.2f}" if cell.eer else "-"
+        extra.append(f"{statistics.fmean(cell.auc) - auc:+.2f} / {diff_eer}")
+    extra += notes
+    return f"{text} ({'; '.join(extra)})" if extra else text
+
+
+def row_label(row: RowKey) -> str:
+    """E.g. ``Prediction, tau=5 [ped2_aug2.caffemodel] {score=psnr}``."""
+    task, tau, weights, protocol = row
+    label = f"{task.capitalize()}, tau={tau}"
+    label += f" [{weights}]" if weights else ""
+    return label + (f" {{{protocol}}}" if protocol else "")
+
+
+def render_markdown(results: Sequence[Result]) -> str:
+    """Tables I/II, their caption and footnote, failed jobs, and Table III, as Markdown."""
+    header, rows = wide_table(results)
+    protocols = sorted({r.protocol for r in results if r.protocol and r.row is not None})
+    lines = ["## Tables I/II: frame-level AUC / EER (%)", "", _caption(protocols), ""]
+    lines += _markdown_table(header, rows) + ["", f"Note: {UNCERTAIN_NOTE}"]
+    failed = [r for r in results if r.status not in ("ok", "missing_data")]
+    missing = [r for r in results if r.status == "missing_data"]
+    for title, listed in (("Failed jobs", failed), ("Jobs without data", missing)):
+        if listed:
+            lines += ["", f"{title}:", ""]
+            lines += [f"- {_job_label(r)}: {r.error or '(no error message)'}" for r in listed]
+    lines += ["", "## Table III: model size and test speed", ""]
+    lines += _markdown_table(SPEED_COLUMNS, [[str(value) for value in row] for row in speed_rows(results)])
+    return "\n".join(lines) + "\n"
+
+
+def wide_table(results: Sequence[Result]) -> tuple[list[str], list[list[str]]]:
+    """Tables I/II as printed: the paper's rows and columns, then any other seen; "-" where nobody ran."""
+    cells = make_cells(results)
+    datasets = sorted(set(PAPER_DATASETS) | {cell.dataset for cell in cells}, key=_dataset_order)
+    keys = {(task, tau, "", "") for task, tau in PAPER_ROWS} | {cell.row for cell in cells}
+    by_key = {(cell.row, cell.dataset): cell for cell in cells}
+    rows = [
+        [row_label(row)] + [format_cell(by_key[row, d]) if (row, d) in by_key else "-" for d in datasets]
+        for row in sorted(keys, key=_row_order)
+    ]
+    return ["Method"] + [PAPER_DATASETS.get(d, d) for d in datasets], rows
+
+
+CSV_COLUMNS = [
+    "method", "task", "tau", "weights", "protocol", "dataset", "status", "n", "failed", "missing_data",
+    "auc_mean", "auc_std", "eer_mean", "eer_std", "paper_auc", "paper_eer", "diff_auc", "diff_eer", "cell",
+]  # fmt: skip
+CELL_LEGEND = "Cells: measured (paper; measured - paper), mean +- sample std over n results when n > 1."
+SPEED_COLUMNS = ["Dataset", "Method", "Parameters", "Frames/s", "Device", "n"]
+
+
+def csv_rows(results: Sequence[Result]) -> list[list[Any]]:
+    """One line per cell of Tables I/II, in %, numbers rounded to 4 decimals; "" where none."""
+    rows = []
+    for cell in make_cells(results):
+        task, tau, weights, protocol = cell.row
+        paper_auc, paper_eer = cell.paper or (None, None)
+        auc_mean, eer_mean = _mean(cell.auc), _mean(cell.eer)
+        rows.append([
+            row_label(cell.row), task, tau, weights, protocol, cell.dataset, cell.status, len(cell.auc),
+            cell.failed, cell.missing, auc_mean, _std(cell.auc), eer_mean, _std(cell.eer), paper_auc,
+            paper_eer, _diff(auc_mean, paper_auc), _diff(eer_mean, paper_eer), format_cell(cell),
+        ])  # fmt: skip
+    return [[_round(value) for value in row] for row in rows]
+
+
+def speed_rows(results: Sequence[Result]) -> list[list[Any]]:
+    """Table III: the paper's line, then one per (dataset, task, tau, device) of the successful results."""
+    rows: list[list[Any]] = [
+        ["paper", "all", f"{PAPER_PARAMETERS / 1e6:g}M", f"{PAPER_FPS:g}", PAPER_DEVICE, ""]
+    ]
+    groups: dict[tuple[str, RowKey, str], list[Result]] = {}
+    for r in results:
+        if r.status == "ok" and r.row is not None:
+            method: RowKey = (
+                r.row[0],
+                r.row[1],
+                "",
+                "",
+            )  # size and speed depend on neither weights nor protocol
+            groups.setdefault((str(r.dataset), method, r.device), []).append(r)
+    for dataset, method, device in sorted(
+        groups, key=lambda k: (_dataset_order(k[0]), _row_order(k[1]), k[2])
+    ):
+        members = groups[dataset, method, device]
+        counts = sorted({r.parameters for r in members if r.parameters is not None})
+        fps = [r.fps for r in members if r.fps is not None]
+        parameters = ", ".join(f"{count:,}" for count in counts) or "-"
+        name = PAPER_DATASETS.get(dataset, dataset)
+        rows.append([name, row_label(method), parameters, _stat(fps, decimals=1), device, len(members)])
+    return rows
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def wandb_mode() -> str | None:
+    """``"offline"`` when W&B has no credentials and WANDB_MODE is unset, so that init never prompts."""
+    if os.environ.get("WANDB_MODE") or os.environ.get("WANDB_API_KEY"):
+        return None  # wandb reads WANDB_MODE itself
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or "api.wandb.ai"
+    try:
+        if netrc.netrc(os.environ.get("NETRC")).authenticators(host):
+            return None
+    except (OSError, netrc.NetrcParseError):
+        pass
+    return "offline"
+
+
+def log_wandb(results: Sequence[Result], project: str | None = None) -> str:
+    """Log Tables I/II (as printed and per cell) and III to a ``job_type="report"`` run; its folder."""
+    import wandb
+
+    groups = sorted({r.group for r in results if r.group})
+    group = "+".join(groups)[:120] or "report"
+    project = project or next((r.project for r in results if r.project), None)
+    project = project or os.environ.get("WANDB_PROJECT") or "anomaly"
+    header, rows = wide_table(results)
+    speed = speed_rows(results)
+    run = wandb.init(
+        project=project,
+        group=group,
+        job_type="report",
+        name=f"report-{group}",
+        mode=wandb_mode(),
+        config={"results": len(results)},
+    )
+    try:
+        run.log({
+            "tables_I_II": wandb.Table(columns=header, data=rows),
+            "tables_I_II_cells": wandb.Table(columns=CSV_COLUMNS, data=csv_rows(results)),
+            "table_III": wandb.Table(columns=SPEED_COLUMNS, data=[list(map(str, row)) for row in speed]),
+        })  # fmt: skip
+        return str(run.dir)
+    finally:
+        run.finish()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m anomaly.report", description=__doc__.splitlines()[0])
+    parser.add_argument("dirs", nargs="+", help="folders to search for results.json (e.g. a multirun folder)")
+    parser.add_argument("--out", help="output prefix for PREFIX.md / PREFIX.csv (default: DIR/report)")
+    parser.add_argument("--wandb", action="store_true", help="log the tables to a W&B summary run")
+    parser.add_argument("--project", help="W&B project (default: from the results' config, else 'anomaly')")
+    args = parser.parse_args(argv)
+    try:
+        results = [load_result(path) for path in find_results(args.dirs)]
+    except ReportError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    markdown = render_markdown(results)
+    prefix = Path(args.out) if args.out else Path(args.dirs[0]) / "report"
+    write_atomic(prefix.with_name(prefix.name + ".md"), markdown)
+    write_atomic(prefix.with_name(prefix.name + ".csv"), _csv_text(CSV_COLUMNS, csv_rows(results)))
+    write_atomic(prefix.with_name(prefix.name + "_speed.csv"), _csv_text(SPEED_COLUMNS, speed_rows(results)))
+    print(markdown)
+    print(f"Wrote {prefix}.md, {prefix}.csv and {prefix}_speed.csv ({len(results)} results)")
+    if args.wandb:
+        print(f"W&B run: {log_wandb(results, args.project)}")
+    return 0
+
+
+def _caption(protocols: list[str]) -> str:
+    paper = f"the paper's protocol ({PAPER_PROTOCOL_TEXT})"
+    if not protocols:
+        return f"Protocol: {paper}. {CELL_LEGEND}"
+    others = "; ".join(protocols)
+    return f"Protocol: {paper}, except rows tagged {{...}}: {others}. {CELL_LEGEND}"
+
+
+def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+    return [line(header), "|" + "|".join("---" for _ in header) + "|"] + [line(row) for row in rows]
+
+
+def _job_label(result: Result) -> str:
+    where = ", ".join(str(part) for part in (result.dataset, result.row and row_label(result.row)) if part)
+    return f"{result.path}" + (f" ({where})" if where else "")
+
+
+def _row_order(row: RowKey) -> tuple[Any, ...]:
+    base = row[:2]
+    rank = PAPER_ROWS.index(base) if base in PAPER_ROWS else len(PAPER_ROWS)
+    return (rank, base, row[2], row[3])
+
+
+def _dataset_order(dataset: str) -> tuple[int, str]:
+    names = list(PAPER_DATASETS)
+    return (names.index(dataset), "") if dataset in names else (len(names), dataset)
+
+
+def _stat(values: list[float], decimals: int = 2) -> str:
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.{decimals}f}"
+    return f"{statistics.fmean(values):.{decimals}f} +- {statistics.stdev(values):.{decimals}f}"
+
+
+def _csv_text(header: list[str], rows: list[list[Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(["" if value is None else value for value in row] for row in rows)
+    return buffer.getvalue()
+
+
+def _nested(config: dict[str, Any], *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(config, dict):
+            return None
+        config = config.get(key)  # type: ignore[assignment]
+    return config if not isinstance(config, dict) else None
+
+
+def _find_project(config: Any, in_logger: bool = False) -> str | None:
+    """The W&B project named in the logger section of a resolved config (``logger.wandb.project``...)."""
+    if not isinstance(config, dict):
+        return None
+    if in_logger and isinstance(config.get("project"), str):
+        return config["project"]
+    for key, value in config.items():
+        found = _find_project(value, in_logger or "logger" in str(key) or "wandb" in str(key))
+        if found:
+            return found
+    return None
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _integer(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None and not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _percent(value: Any) -> float | None:
+    number = _number(value)
+    return None if number is None else 100.0 * number
+
+
+def _mean(values: list[float]) -> float | None:
+    return statistics.fmean(values) if values else None
+
+
+def _std(values: list[float]) -> float | None:
+    return statistics.stdev(values) if len(values) > 1 else None
+
+
+def _diff(measured: float | None, paper: float | None) -> float | None:
+    return None if measured is None or paper is None else measured - paper
+
+
+def _round(value: Any) -> Any:
+    return round(value, 4) if isinstance(value, float) else value
+
+
+if __name__ == "__main__":
+    sys.exit(main())

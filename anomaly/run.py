@@ -1,0 +1,207 @@
+"""One job of ``train.py`` or ``eval.py``: build from the config, run, and write ``results.json``.
+
+Every job writes ``results.json`` into its own run folder, whatever happens: ``status`` is ``ok``,
+``missing_data`` (the dataset is not on disk) or ``failed`` (with the error). In a multirun a failed job
+does not stop the others; :class:`SweepSummary` lists every job at the end and exits non-zero if any
+failed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import socket
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from netrc import netrc
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from anomaly.data.datamodule import VideoDataModule
+from anomaly.data.frames import DataError, MissingDataError
+from anomaly.lightning.module import AnomalyModule
+from anomaly.model.caffe import CaffeModelError
+from anomaly.model.convlstm import count_parameters
+
+log = logging.getLogger("anomaly")
+
+# Errors a user can fix from the message alone: shown without a traceback.
+USER_ERRORS = (DataError, CaffeModelError, ValueError, FileNotFoundError)
+
+
+def _sweep_group() -> str:
+    hydra = HydraConfig.get()
+    if hydra.mode == RunMode.MULTIRUN:
+        return Path(hydra.sweep.dir).name
+    return f"{hydra.job.name}-single-runs"
+
+
+OmegaConf.register_new_resolver("run_id", lambda: secrets.token_hex(3), use_cache=True, replace=True)
+OmegaConf.register_new_resolver("sweep_group", _sweep_group, use_cache=True, replace=True)
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write atomically: a kill leaves either the previous file or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, default=float))
+    os.replace(tmp, path)
+
+
+def wandb_mode() -> str:
+    """``WANDB_MODE`` if set; else offline without credentials or without a reachable server."""
+    if os.environ.get("WANDB_MODE"):
+        return os.environ["WANDB_MODE"]
+    try:
+        has_key = bool(os.environ.get("WANDB_API_KEY")) or bool(netrc().authenticators("api.wandb.ai"))
+    except (OSError, ValueError):
+        has_key = False
+    if not has_key:
+        return "offline"
+    try:
+        socket.create_connection(("api.wandb.ai", 443), timeout=3).close()
+        return "online"
+    except OSError:
+        return "offline"
+
+
+def device_name() -> str:
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name()
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
+def build(cfg: DictConfig) -> tuple[VideoDataModule, AnomalyModule, pl.Trainer]:
+    pl.seed_everything(cfg.seed, workers=True)
+    datamodule = instantiate(cfg.datamodule)
+    module = instantiate(cfg.model)
+    loggers = list(instantiate(cfg.get("logger") or {}).values())
+    if any(isinstance(lg, pl.loggers.WandbLogger) for lg in loggers):
+        os.environ["WANDB_MODE"] = wandb_mode()
+        os.environ.setdefault("WANDB_SILENT", "true")
+    callbacks = list(instantiate(cfg.get("callbacks") or {}).values())
+    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    for lg in loggers:
+        lg.log_hyperparams(resolved)
+    return datamodule, module, trainer
+
+
+def test_results(module: AnomalyModule, datamodule: VideoDataModule) -> dict[str, Any]:
+    """Metrics and per-video scores of the last ``trainer.test``, for ``results.json``."""
+    videos = datamodule.test_videos
+    return {
+        "metrics": module.test_metrics,
+        "parameters": count_parameters(module.net),
+        "device": device_name(),
+        "videos": [
+            {
+                "name": videos[r.index].name,
+                "frames": r.frames.tolist(),  # 0-based indices of the scored frames
+                "errors": r.errors.tolist(),
+                "regularity": r.regularity.tolist(),
+                "labels": r.labels.tolist(),  # 1 abnormal, 0 normal, -1 unknown
+            }
+            for r in module.test_results
+        ],
+    }
+
+
+def run_job(cfg: DictConfig, body: Callable[[DictConfig], dict[str, Any]]) -> dict[str, Any]:
+    """Run ``body`` and write ``results.json`` (status, metrics, config, wall time) whatever happens."""
+    started = time.perf_counter()
+    output_dir = Path(HydraConfig.get().runtime.output_dir)
+    results: dict[str, Any] = {
+        "status": "ok",
+        "kind": cfg.job,
+        "dataset": cfg.dataset.name,
+        "task": cfg.task.name,
+        "tau": cfg.tau,
+        "seed": cfg.seed,
+        "group": cfg.group,
+        "weights": cfg.get("weights"),
+        "protocol": {
+            "score": cfg.scoring.score,
+            "smoothing_sigma": cfg.scoring.smoothing_sigma,
+            "auc": "micro",
+            "mask": bool(cfg.dataset.mask),
+        },
+    }
+    try:
+        results.update(body(cfg))
+    except MissingDataError as err:
+        results.update(status="missing_data", error=str(err))
+        log.error("missing data: %s", err)
+    except USER_ERRORS as err:
+        results.update(status="failed", error=f"{type(err).__name__}: {err}")
+        log.error("%s", err)
+    except Exception as err:  # an unexpected bug: keep the traceback for the report
+        results.update(status="failed", error=f"{type(err).__name__}: {err}")
+        log.error("unexpected error:\n%s", traceback.format_exc())
+    finally:
+        _finish_wandb()
+    results["wall_time_s"] = time.perf_counter() - started
+    try:
+        results["config"] = OmegaConf.to_container(cfg, resolve=True)
+    except Exception:  # a config that cannot resolve is itself what failed; keep it unresolved
+        results["config"] = OmegaConf.to_container(cfg, resolve=False)
+    write_json(output_dir / "results.json", results)
+    log.info("results: %s", output_dir / "results.json")
+    if results["status"] != "ok" and HydraConfig.get().mode == RunMode.RUN:
+        sys.exit(1)
+    return results
+
+
+def _finish_wandb() -> None:
+    """Each job finishes its own W&B run, so that the next job of a sweep starts a new one."""
+    if "wandb" in sys.modules:
+        import wandb
+
+        if wandb.run is not None:
+            wandb.finish()
+
+
+def print_metrics(results: dict[str, Any]) -> None:
+    metrics = results.get("metrics", {})
+    if "auc" in metrics:
+        print(f"AUC {100 * metrics['auc']:.2f} %   EER {100 * metrics['eer']:.2f} %   ", end="")
+    print(
+        f"scored frames {int(metrics.get('frames', 0))}   "
+        f"{metrics.get('fps', 0):.1f} frames/s ({results['device']})"
+    )
+
+
+class SweepSummary(Callback):
+    """At the end of a multirun: one line per job, and a non-zero exit if any job failed."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        lines, failed = [], 0
+        for path in sorted(
+            sweep_dir.glob("*/results.json"),
+            key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+        ):
+            result = json.loads(path.read_text())
+            what = f"{result['dataset']} {result['task']} tau={result['tau']} seed={result['seed']}"
+            if result["status"] == "ok" and "auc" in result.get("metrics", {}):
+                status = f"AUC {100 * result['metrics']['auc']:.2f} EER {100 * result['metrics']['eer']:.2f}"
+            else:
+                status = result["status"] + (f": {result['error']}" if result.get("error") else "")
+            failed += result["status"] == "failed"
+            lines.append(f"  job {path.parent.name}: {what}: {status}")
+        print(f"\nSweep {sweep_dir}: {len(lines)} job(s)\n" + "\n".join(lines))
+        print(f"Aggregate with: python -m anomaly.report {sweep_dir}")
+        if failed:
+            print(f"{failed} job(s) failed; see their results.json and logs.", file=sys.stderr)
+            sys.exit(1)
