@@ -271,9 +271,7 @@ def csv_rows(results: Sequence[Result]) -> list[list[Any]]:
 
 def speed_rows(results: Sequence[Result]) -> list[list[Any]]:
     """Table III: the paper's line, then one per (dataset, task, tau, device) of the successful results."""
-    rows: list[list[Any]] = [
-        ["paper", "all", f"{PAPER_PARAMETERS / 1e6:g}M", f"{PAPER_FPS:g}", PAPER_DEVICE, ""]
-    ]
+    rows: list[list[Any]] = [["paper", "all", f"{PAPER_PARAMETERS / 1e6:g}M", f"{PAPER_FPS:g}", PAPER_DEVICE, ""]]
     groups: dict[tuple[str, RowKey, str], list[Result]] = {}
     for r in results:
         if r.status == "ok" and r.row is not None:
@@ -284,9 +282,7 @@ def speed_rows(results: Sequence[Result]) -> list[list[Any]]:
                 "",
             )  # size and speed depend on neither weights nor protocol
             groups.setdefault((str(r.dataset), method, r.device), []).append(r)
-    for dataset, method, device in sorted(
-        groups, key=lambda k: (_dataset_order(k[0]), _row_order(k[1]), k[2])
-    ):
+    for dataset, method, device in sorted(groups, key=lambda k: (_dataset_order(k[0]), _row_order(k[1]), k[2])):
         members = groups[dataset, method, device]
         counts = sorted({r.parameters for r in members if r.parameters is not None})
         fps = [r.fps for r in members if r.fps is not None]

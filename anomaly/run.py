@@ -176,10 +176,7 @@ def print_metrics(results: dict[str, Any]) -> None:
     metrics = results.get("metrics", {})
     if "auc" in metrics:
         print(f"AUC {100 * metrics['auc']:.2f} %   EER {100 * metrics['eer']:.2f} %   ", end="")
-    print(
-        f"scored frames {int(metrics.get('frames', 0))}   "
-        f"{metrics.get('fps', 0):.1f} frames/s ({results['device']})"
-    )
+    print(f"scored frames {int(metrics.get('frames', 0))}   {metrics.get('fps', 0):.1f} frames/s ({results['device']})")
 
 
 class SweepSummary(Callback):

@@ -33,9 +33,7 @@ def frame_pattern(video: int, frame: int, size: tuple[int, int]) -> np.ndarray:
     return ((rows * 7 + cols * 3 + video * 40 + frame * 11) % 256).astype(np.uint8)
 
 
-def write_frames(
-    folder: Path, video: int, count: int, size: tuple[int, int], first: int, suffix: str
-) -> None:
+def write_frames(folder: Path, video: int, count: int, size: tuple[int, int], first: int, suffix: str) -> None:
     """``count`` frames named ``{first:03d}{suffix}`` onwards; JPEGs are RGB with equal channels (as Ped2)."""
     folder.mkdir(parents=True, exist_ok=True)
     for frame in range(count):
@@ -113,9 +111,7 @@ def make_ucsd_frames(
     """
     for split, counts in (("training", train_frames), ("testing", test_frames)):
         for number, count in enumerate(counts, start=1):
-            write_frames(
-                root / split / "frames" / f"{number:02d}", number, count, size, first=0, suffix=".jpg"
-            )
+            write_frames(root / split / "frames" / f"{number:02d}", number, count, size, first=0, suffix=".jpg")
     gt = default_gt(test_frames) if gt is None else gt
     if gt_format == "m":
         write_ucsd_m(root / f"UCSD{name}.m", gt)

@@ -165,9 +165,7 @@ def test_training_volume_count_over_videos_too_short_for_a_stride() -> None:
 def test_training_volumes_are_every_start_at_every_stride() -> None:
     volumes = TrainingVolumes([numbered_frames(12)], length=3, strides=(1, 2, 3))
     cut = [frame_indices(volumes[i]) for i in range(len(volumes))]
-    want = [
-        [start + k * stride for k in range(3)] for stride in (1, 2, 3) for start in range(12 - 2 * stride)
-    ]
+    want = [[start + k * stride for k in range(3)] for stride in (1, 2, 3) for start in range(12 - 2 * stride)]
     assert sorted(cut) == sorted(want)
 
 

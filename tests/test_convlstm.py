@@ -86,9 +86,7 @@ def test_output_shape(model: EncoderForecaster, batch: int, steps: int, tau_out:
     assert out.shape == (batch, steps if tau_out is None else tau_out, 1, 227, 227)
 
 
-@pytest.mark.parametrize(
-    "shape", [(5, 1, 227, 227), (1, 5, 3, 227, 227), (1, 5, 1, 224, 224), (1, 5, 1, 227, 228)]
-)
+@pytest.mark.parametrize("shape", [(5, 1, 227, 227), (1, 5, 3, 227, 227), (1, 5, 1, 224, 224), (1, 5, 1, 227, 228)])
 def test_bad_input_shape_is_a_value_error(model: EncoderForecaster, shape: tuple[int, ...]) -> None:
     with pytest.raises(ValueError, match=r"expected frames of shape \(B, T, 1, 227, 227\)"):
         model(torch.zeros(shape))

@@ -24,9 +24,7 @@ PED2_RANGES = [
 def test_m_single_ranges(tmp_path: Path) -> None:
     path = tmp_path / "UCSDped2.m"
     path.write_text(
-        "TestVideoFile = {};\n"
-        "TestVideoFile{end+1}.gt_frame = [61:180];\n"
-        "TestVideoFile{end+1}.gt_frame = [95:180];\n"
+        "TestVideoFile = {};\nTestVideoFile{end+1}.gt_frame = [61:180];\nTestVideoFile{end+1}.gt_frame = [95:180];\n"
     )
     assert read_ucsd_m(path) == [[(61, 180)], [(95, 180)]]
 
@@ -56,9 +54,7 @@ def test_m_written_by_the_test_generator_reads_back(tmp_path: Path) -> None:
 def test_m_malformed_range_names_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "UCSDped2.m"
     path.write_text(
-        "TestVideoFile = {};\n"
-        "TestVideoFile{end+1}.gt_frame = [61:180];\n"
-        "TestVideoFile{end+1}.gt_frame = [95-180];\n"
+        "TestVideoFile = {};\nTestVideoFile{end+1}.gt_frame = [61:180];\nTestVideoFile{end+1}.gt_frame = [95-180];\n"
     )
     with pytest.raises(DataError, match=r"UCSDped2\.m, line 3: cannot read range '95-180'"):
         read_ucsd_m(path)
@@ -145,9 +141,7 @@ def test_labels_whole_video_and_no_range() -> None:
 
 @pytest.mark.parametrize("bad", [(170, 181), (0, 5), (9, 4)])
 def test_range_outside_the_video_names_it(bad: tuple[int, int]) -> None:
-    with pytest.raises(
-        DataError, match=rf"Test003: abnormal range {bad[0]}-{bad[1]} does not fit .* 180 frames"
-    ):
+    with pytest.raises(DataError, match=rf"Test003: abnormal range {bad[0]}-{bad[1]} does not fit .* 180 frames"):
         ranges_to_labels([(1, 10), bad], 180, "Test003")
 
 

@@ -180,9 +180,7 @@ def test_rows_and_columns_follow_the_paper_and_avenue_tau_is_a_footnote(tmp_path
 
 def test_a_non_default_protocol_gets_its_own_row_and_is_named_in_the_caption(tmp_path, capsys):
     write_result(tmp_path, "0")
-    write_result(
-        tmp_path, "1", protocol={"score": "psnr", "smoothing_sigma": 2, "auc": "micro", "mask": False}
-    )
+    write_result(tmp_path, "1", protocol={"score": "psnr", "smoothing_sigma": 2, "auc": "micro", "mask": False})
     out = run_report(capsys, tmp_path)
     assert table_row(out, "Prediction, tau=5")["Ped2"] == PAPER_CELL
     assert table_row(out, "Prediction, tau=5 {score=psnr, smoothing sigma=2}")["Ped2"] == PAPER_CELL
@@ -198,9 +196,7 @@ def test_the_subway_time_stamp_mask_is_the_papers_protocol_there():
 
 def test_table_iii_shows_parameters_speed_and_device_beside_the_paper(tmp_path, capsys):
     write_result(tmp_path, "0")
-    write_result(
-        tmp_path, "1", device="NVIDIA H100 80GB HBM3", metrics={"auc": 0.9, "eer": 0.1, "fps": 900.0}
-    )
+    write_result(tmp_path, "1", device="NVIDIA H100 80GB HBM3", metrics={"auc": 0.9, "eer": 0.1, "fps": 900.0})
     out = run_report(capsys, tmp_path)
     speed = out.split("Table III")[1]
     assert "| paper | all | 0.85M | 75 | GeForce GTX TITAN X |  |" in speed

@@ -140,9 +140,7 @@ def test_scores_outside_zero_one_are_rejected(bad: float) -> None:
 @pytest.mark.parametrize("label", [0, 1])
 def test_single_class_labels_are_rejected(label: int) -> None:
     with pytest.raises(ValueError, match=r"need both normal and abnormal frames"):
-        frame_metrics(
-            [torch.tensor([0.2, 0.3]), torch.tensor([0.9])], [torch.full((2,), label), torch.tensor([label])]
-        )
+        frame_metrics([torch.tensor([0.2, 0.3]), torch.tensor([0.9])], [torch.full((2,), label), torch.tensor([label])])
 
 
 def test_roc_curve_points() -> None:

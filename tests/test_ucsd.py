@@ -23,9 +23,7 @@ def labels(dataset) -> list[list[int]]:
 
 
 def test_original_layout(tmp_path: Path) -> None:
-    root = make_ucsd_original(
-        tmp_path / "UCSDped2", "ped2", train_frames=(6, 5, 7), test_frames=(8, 6), gt=GT
-    )
+    root = make_ucsd_original(tmp_path / "UCSDped2", "ped2", train_frames=(6, 5, 7), test_frames=(8, 6), gt=GT)
     dataset = load_ucsd(root, "ped2")
     assert dataset.name == "ped2"
     assert dataset.root == root
@@ -103,9 +101,7 @@ def test_test_videos_pair_with_ground_truth_by_number(tmp_path: Path) -> None:
 
 def test_test_video_without_ground_truth_entry_is_named(tmp_path: Path) -> None:
     root = make_ucsd_frames(tmp_path / "ped2", "ped2", test_frames=(6, 6, 6), gt=[[(1, 2)], [(3, 4)]])
-    with pytest.raises(
-        DataError, match=r"frames/03: test video 3 has no ground truth; .*UCSDped2\.m lists 2"
-    ):
+    with pytest.raises(DataError, match=r"frames/03: test video 3 has no ground truth; .*UCSDped2\.m lists 2"):
         load_ucsd(root, "ped2")
 
 

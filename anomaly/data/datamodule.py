@@ -141,8 +141,7 @@ class VideoDataModule(pl.LightningDataModule):
         cut = len(frames[0]) - max(self.length, round(self.val_fraction * len(frames[0])))
         if cut < self.length:
             raise DataError(
-                "the single training video is too short to hold out a validation part; "
-                "set datamodule.val_fraction=0"
+                "the single training video is too short to hold out a validation part; set datamodule.val_fraction=0"
             )
         return [frames[0][:cut]], [frames[0][cut:]]
 

@@ -34,9 +34,7 @@ def natural_key(path: Path) -> list[int | str]:
 
 def image_files(folder: Path) -> list[Path]:
     """The image files of a frame folder in natural order, skipping macOS ``._*`` files."""
-    files = [
-        p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("._")
-    ]
+    files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("._")]
     return sorted(files, key=natural_key)
 
 
@@ -76,8 +74,11 @@ def read_video(path: Path, size: int, start: int = 0) -> Iterator[np.ndarray]:
     if not capture.isOpened():
         raise DataError(f"{path}: OpenCV cannot open this video; is it a readable video file?")
     try:
-        if start and not capture.set(cv2.CAP_PROP_POS_FRAMES, start):
-            for _ in range(start):  # this backend cannot seek: skip frames without preprocessing them
+        seeks = start == 0 or capture.set(cv2.CAP_PROP_POS_FRAMES, start)
+        if not (seeks and int(capture.get(cv2.CAP_PROP_POS_FRAMES)) == start):
+            capture.release()  # no exact seek in this file: start over, skipping frames unprocessed
+            capture = cv2.VideoCapture(str(path))
+            for _ in range(start):
                 if not capture.grab():
                     return
         while True:

@@ -31,9 +31,7 @@ def read_ucsd_m(path: Path) -> list[Ranges]:
         match = _M_LINE.search(line)
         if not match:
             if "gt_frame" in line:  # skipping it would pair every later video with the wrong ranges
-                raise DataError(
-                    f"{path}, line {number}: cannot read {line.strip()!r}; expected 'gt_frame = [a:b];'"
-                )
+                raise DataError(f"{path}, line {number}: cannot read {line.strip()!r}; expected 'gt_frame = [a:b];'")
             continue
         ranges: Ranges = []
         for part in re.split(r"[,;]", match["body"]):

@@ -64,7 +64,7 @@ def _labelled(videos: list[Path], ground_truth: Path) -> list[Video]:
     labelled = []
     for folder in videos:
         number = _video_number(folder)
-        if number > len(ranges):
+        if not 1 <= number <= len(ranges):
             raise DataError(
                 f"{folder}: test video {number} has no ground truth; {ground_truth} lists {len(ranges)} videos"
             )
@@ -81,7 +81,9 @@ def load_ucsd(root: str | Path, name: str) -> VideoDataset:
         if (base / "Train").is_dir() and (base / "Test").is_dir():
             test_dir = base / "Test"
             gt = _ground_truth_file(
-                [test_dir / f"UCSD{name}.m", *sorted(test_dir.glob("*.m")), base / f"{name}.mat"], test_dir, name
+                [test_dir / f"UCSD{name}.m", *sorted(test_dir.glob("*.m")), base / f"{name}.mat"],
+                test_dir,
+                name,
             )
             train = [Video(p.name, p) for p in _frame_folders(base / "Train", r"Train\d+")]
             test = _labelled(_frame_folders(test_dir, r"Test\d+"), gt)
@@ -102,7 +104,10 @@ def load_ucsd(root: str | Path, name: str) -> VideoDataset:
 def _checked(dataset: VideoDataset) -> VideoDataset:
     for split, videos in (("training", dataset.train), ("test", dataset.test)):
         if not videos:
-            raise DataError(f"{dataset.root}: no {split} videos found. Expected:\n{LAYOUTS.format(root=dataset.root, name=dataset.name)}")
+            raise DataError(
+                f"{dataset.root}: no {split} videos found. Expected:\n"
+                + LAYOUTS.format(root=dataset.root, name=dataset.name)
+            )
         for video in videos:
             if video.source_frame_count() == 0:
                 raise DataError(f"{video.source}: no image files (.tif, .jpg, .png, .bmp) in this video folder")

@@ -62,8 +62,10 @@ class Video:
             yield frame
         if decoded < expected:
             raise DataError(
-                f"{self.source}: the file announces {self.source_frame_count()} frames but decoding stopped "
-                f"at frame {self.start + decoded}; it is truncated or damaged (copy or download it again)"
+                f"{self.source}: the file announces {self.source_frame_count()} frames but decoding "
+                f"stopped at frame {self.start + decoded}; it is truncated or damaged (copy or download it "
+                f"again), or its container only estimates its length (re-encode it, or extract its frames "
+                f"to a folder)"
             )
 
 

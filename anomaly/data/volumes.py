@@ -52,9 +52,7 @@ class TestWindows(Dataset):
     ) -> None:
         self.videos, self.length = videos, length
         self.labels = list(labels) if labels is not None else [None] * len(videos)
-        self.index = [
-            (v, start) for v, frames in enumerate(videos) for start in range(len(frames) - length + 1)
-        ]
+        self.index = [(v, start) for v, frames in enumerate(videos) for start in range(len(frames) - length + 1)]
 
     def __len__(self) -> int:
         return len(self.index)

@@ -46,9 +46,7 @@ class TestReport(pl.Callback):
         if example:
             video = names[int(example["video"])] if names else str(int(example["video"]))
             title = f"highest prediction error: {video}, frame {int(example['frame']) + 1}"
-            figures["error_map"] = error_panel_figure(
-                example["target"].numpy(), example["output"].numpy(), title
-            )
+            figures["error_map"] = error_panel_figure(example["target"].numpy(), example["output"].numpy(), title)
         self.plots.mkdir(parents=True, exist_ok=True)
         for name, figure in figures.items():
             path = self.plots / f"{name}.png"

@@ -210,9 +210,7 @@ def load_caffemodel(model: EncoderForecaster, path: str | os.PathLike) -> Encode
         for name, module in expected.items():
             blobs, targets = layers[name], _expected_blobs(module)
             if len(blobs) != len(targets):
-                raise CaffeModelError(
-                    f"{path}: layer {name!r} has {len(blobs)} blobs, expected {len(targets)}"
-                )
+                raise CaffeModelError(f"{path}: layer {name!r} has {len(blobs)} blobs, expected {len(targets)}")
             for index, (blob, target) in enumerate(zip(blobs, targets, strict=True)):
                 want = (1,) if target is None else tuple(target.shape)
                 if blob.shape != want:

@@ -120,8 +120,7 @@ class EncoderForecaster(nn.Module):
     def forward(self, frames: Tensor, tau_out: int | None = None) -> Tensor:
         if frames.ndim != 5 or frames.shape[2:] != (1, self.FRAME_SIZE, self.FRAME_SIZE):
             raise ValueError(
-                f"expected frames of shape (B, T, 1, {self.FRAME_SIZE}, {self.FRAME_SIZE}), "
-                f"got {tuple(frames.shape)}"
+                f"expected frames of shape (B, T, 1, {self.FRAME_SIZE}, {self.FRAME_SIZE}), got {tuple(frames.shape)}"
             )
         batch, steps = frames.shape[:2]
         tau_out = steps if tau_out is None else tau_out
