@@ -9,6 +9,7 @@ from typing import Any
 
 import hydra
 from omegaconf import DictConfig
+from pytorch_lightning.callbacks import ModelCheckpoint
 
 from anomaly.run import build, print_metrics, run_job, test_results
 
@@ -16,14 +17,12 @@ from anomaly.run import build, print_metrics, run_job, test_results
 def train(cfg: DictConfig) -> dict[str, Any]:
     datamodule, module, trainer = build(cfg)
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
-    checkpoint = trainer.checkpoint_callback
-    best = (checkpoint.best_model_path or checkpoint.last_model_path) if checkpoint else None
-    results: dict[str, Any] = {
-        "checkpoint": best or None,
-        "last_checkpoint": checkpoint and checkpoint.last_model_path,
-    }
+    checkpoints = [c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)]
+    best = next((c.best_model_path for c in checkpoints if c.best_model_path), None)
+    last = next((c.last_model_path for c in checkpoints if c.last_model_path), None)
+    results: dict[str, Any] = {"checkpoint": best or last, "last_checkpoint": last}
     if cfg.test:
-        trainer.test(module, datamodule=datamodule, ckpt_path=best or None, weights_only=False)
+        trainer.test(module, datamodule=datamodule, ckpt_path=best or last)
         results.update(test_results(module, datamodule))
         print_metrics(results)
     return results

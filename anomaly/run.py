@@ -118,6 +118,16 @@ def test_results(module: AnomalyModule, datamodule: VideoDataModule) -> dict[str
     }
 
 
+def _user_error(err: BaseException) -> BaseException | None:
+    """The error a user can fix from its message, also when Hydra's instantiate wrapped it."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, USER_ERRORS):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def run_job(cfg: DictConfig, body: Callable[[DictConfig], dict[str, Any]]) -> dict[str, Any]:
     """Run ``body`` and write ``results.json`` (status, metrics, config, wall time) whatever happens."""
     started = time.perf_counter()
@@ -140,15 +150,17 @@ def run_job(cfg: DictConfig, body: Callable[[DictConfig], dict[str, Any]]) -> di
     }
     try:
         results.update(body(cfg))
-    except MissingDataError as err:
-        results.update(status="missing_data", error=str(err))
-        log.error("missing data: %s", err)
-    except USER_ERRORS as err:
-        results.update(status="failed", error=f"{type(err).__name__}: {err}")
-        log.error("%s", err)
-    except Exception as err:  # an unexpected bug: keep the traceback for the report
-        results.update(status="failed", error=f"{type(err).__name__}: {err}")
-        log.error("unexpected error:\n%s", traceback.format_exc())
+    except Exception as err:
+        cause = _user_error(err)
+        if isinstance(cause, MissingDataError):
+            results.update(status="missing_data", error=str(cause))
+            log.error("missing data: %s", cause)
+        elif cause is not None:
+            results.update(status="failed", error=f"{type(cause).__name__}: {cause}")
+            log.error("%s", cause)
+        else:  # an unexpected bug: keep the traceback for the report
+            results.update(status="failed", error=f"{type(err).__name__}: {err}")
+            log.error("unexpected error:\n%s", traceback.format_exc())
     finally:
         _finish_wandb()
     results["wall_time_s"] = time.perf_counter() - started

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
@@ -19,6 +20,8 @@ from torch import Tensor, nn
 from anomaly.model.convlstm import EncoderForecaster
 from anomaly.scoring import Rect, error_mask, frame_metrics, prediction_error, psnr, video_regularity
 from anomaly.task import check_task, split_volume
+
+log = logging.getLogger(__name__)
 
 COLUMNS = 5  # test rows: video, scored frame, prediction error (Eq. 2), PSNR, label
 
@@ -48,6 +51,8 @@ class AnomalyModule(pl.LightningModule):
     ) -> None:
         super().__init__()
         check_task(task, tau)
+        # Plain Python types (not Hydra's ListConfig), so checkpoints load with torch.load(weights_only=True).
+        betas, mask = (float(betas[0]), float(betas[1])), [[int(v) for v in rect] for rect in mask]
         self.save_hyperparameters()
         self.net = EncoderForecaster()
         mask_tensor = error_mask(EncoderForecaster.FRAME_SIZE, [tuple(r) for r in mask])
@@ -133,8 +138,11 @@ class AnomalyModule(pl.LightningModule):
             self.test_results.append(VideoResult(v, own[:, 1].long(), own[:, 2], scores, own[:, 4].long()))
         labelled = [r for r in self.test_results if (r.labels >= 0).all()]
         metrics: dict[str, float] = {"frames": float(len(rows)), "fps": len(rows) / max(elapsed, 1e-9)}
-        if labelled:
+        classes = torch.cat([r.labels for r in labelled]).unique().numel() if labelled else 0
+        if classes == 2:
             metrics.update(frame_metrics([r.regularity for r in labelled], [r.labels for r in labelled]))
+        else:
+            log.warning("no AUC/EER: the scored frames need ground truth with both normal and abnormal frames")
         self.test_metrics = metrics
         for name in ("auc", "eer", "fps"):
             if name in metrics:

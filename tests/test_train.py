@@ -1,0 +1,165 @@
+"""train.py / eval.py end to end on tiny UCSD-layout data: results, multirun, resume, W&B, bad settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from datasets import make_ucsd_original
+from entrypoints import FAST, ROOT, results, run_entry
+from hydra import compose, initialize_config_dir
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    """A tiny 'ped2' in the original UCSD layout: 3 training videos, 2 test videos with anomalies."""
+    make_ucsd_original(
+        tmp_path / "data" / "ped2",
+        train_frames=(12, 12, 10),
+        test_frames=(14, 12),
+        size=(24, 16),
+        gt=[[(8, 14)], [(3, 6)]],
+    )
+    return tmp_path
+
+
+def compose_train(*overrides: str):
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return compose("train", overrides=list(overrides))
+
+
+@pytest.mark.parametrize(("tau", "batch"), [(2, 8), (5, 4), (8, 2), (3, 4)])
+def test_batch_size_follows_the_authors_choice_per_tau(tau: int, batch: int) -> None:
+    cfg = compose_train(f"tau={tau}")
+    assert cfg.batch_size == batch
+    assert compose_train(f"tau={tau}", "batch_size=3").batch_size == 3
+
+
+def test_the_default_recipe_is_the_papers() -> None:
+    cfg = compose_train("dataset=ped2")
+    assert (cfg.task.name, cfg.tau, cfg.model.lr, cfg.model.weight_decay) == ("prediction", 5, 1e-4, 5e-4)
+    assert list(cfg.model.betas) == [0.9, 0.999]
+    assert list(cfg.datamodule.strides) == [1, 2, 3]
+    assert cfg.scoring.score == "paper" and cfg.scoring.smoothing_sigma == 0
+
+
+def test_train_then_test_writes_results_checkpoints_and_pictures(tiny: Path) -> None:
+    done = run_entry("train.py", ["dataset=ped2", *FAST], tiny)
+    assert "AUC" in done.stdout
+    [result] = results(tiny)
+    assert result["status"] == "ok"
+    assert 0 <= result["metrics"]["auc"] <= 1 and 0 <= result["metrics"]["eer"] <= 1
+    # prediction, tau=2: the first 2*tau-1 = 3 frames of each test video are not scored
+    assert result["metrics"]["frames"] == (14 - 3) + (12 - 3)
+    assert [v["frames"][0] for v in result["videos"]] == [3, 3]
+    assert result["config"]["tau"] == 2 and result["parameters"] == 848_691
+    run = Path(result["_dir"])
+    assert (run / "checkpoints" / "last.ckpt").is_file() and Path(result["checkpoint"]).is_file()
+    assert {p.name for p in (run / "plots").iterdir()} == {"regularity.png", "roc.png", "error_map.png"}
+
+
+def test_eval_scores_a_checkpoint_of_train(tiny: Path) -> None:
+    run_entry("train.py", ["dataset=ped2", *FAST, "test=false"], tiny)
+    [trained] = results(tiny)
+    run_entry("eval.py", ["dataset=ped2", "tau=2", "logger=none", f"weights={trained['checkpoint']}"], tiny)
+    evaluated = [r for r in results(tiny) if r["kind"] == "eval"][0]
+    assert evaluated["status"] == "ok" and evaluated["metrics"]["frames"] == 20
+    wrong = run_entry(
+        "eval.py", ["dataset=ped2", "tau=5", "logger=none", f"weights={trained['checkpoint']}"], tiny, check=False
+    )
+    assert wrong.returncode == 1
+    assert "trained with tau=2" in wrong.stderr + wrong.stdout
+
+
+def test_multirun_gives_each_job_its_folder_results_and_wandb_run_and_reports_failures(tiny: Path) -> None:
+    # Three jobs; the one with strides=[0] is invalid and fails without stopping the others.
+    done = run_entry(
+        "train.py",
+        [
+            "-m",
+            "dataset=ped2",
+            *[o for o in FAST if not o.startswith(("tau", "logger"))],
+            "logger=wandb",
+            "tau=1,2",
+            "datamodule.strides=[1,2],[0]",
+            "+trainer.limit_train_batches=2",
+        ],
+        tiny,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr[-3000:]
+    found = results(tiny)
+    assert len(found) == 4 and len({r["_dir"] for r in found}) == 4
+    assert sorted(r["status"] for r in found) == ["failed", "failed", "ok", "ok"]
+    assert all("strides=[0]" in r["error"] for r in found if r["status"] == "failed")
+    assert "2 job(s) failed" in done.stderr
+    # one offline W&B run per job, in the job's own folder, all in the sweep's group
+    runs = list((tiny / "outputs").rglob("offline-run-*"))
+    assert sorted(str(run.parents[1]) for run in runs) == sorted(r["_dir"] for r in found)
+    groups = {r["group"] for r in found}
+    assert len(groups) == 1
+
+
+def test_two_runs_started_in_the_same_second_never_share_a_folder(tiny: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    overrides = ["dataset=ped2", *FAST, "test=false", "+trainer.limit_train_batches=1", "+trainer.limit_val_batches=1"]
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda _: run_entry("train.py", overrides, tiny), range(2)))
+    found = results(tiny)
+    assert len(found) == 2 and found[0]["_dir"] != found[1]["_dir"]
+    assert all(r["status"] == "ok" for r in found)
+
+
+def test_a_killed_run_resumed_from_its_checkpoint_ends_with_the_same_weights(tiny: Path) -> None:
+    common = [
+        "dataset=ped2",
+        *FAST,
+        "trainer.max_epochs=2",
+        "test=false",
+        "callbacks.last.every_n_train_steps=2",
+        "trainer=cpu",
+    ]
+    run_entry("train.py", [*common, "hydra.run.dir=" + str(tiny / "outputs/whole")], tiny)
+    killed = run_entry(
+        "train.py",
+        [
+            *common,
+            "hydra.run.dir=" + str(tiny / "outputs/killed"),
+            "+callbacks.kill._target_=killer.KillAfterStep",
+            "+callbacks.kill.step=5",
+        ],
+        tiny,
+        check=False,
+    )
+    assert killed.returncode != 0  # SIGKILL mid-epoch: no results, a last.ckpt from step 4
+    last = tiny / "outputs/killed/checkpoints/last.ckpt"
+    assert torch.load(last, weights_only=False)["global_step"] == 4
+    run_entry("train.py", [*common, "hydra.run.dir=" + str(tiny / "outputs/resumed"), f"ckpt_path={last}"], tiny)
+    whole = torch.load(tiny / "outputs/whole/checkpoints/last.ckpt", weights_only=False)
+    resumed = torch.load(tiny / "outputs/resumed/checkpoints/last.ckpt", weights_only=False)
+    assert whole["global_step"] == resumed["global_step"] > 5
+    for name, tensor in whole["state_dict"].items():
+        assert torch.equal(tensor, resumed["state_dict"][name]), name
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["tau=0"], "tau must be a positive integer"),
+        (["tau=8"], "fewer than one volume of 16 frames"),
+        (["dataset.root=/nonexistent/ped2"], "/nonexistent/ped2 does not exist"),
+    ],
+)
+def test_bad_settings_get_clear_errors(tiny: Path, overrides: list[str], message: str) -> None:
+    done = run_entry("train.py", ["dataset=ped2", *FAST, *overrides], tiny, check=False)
+    assert done.returncode == 1
+    assert message in done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_unknown_dataset_or_task_is_refused_by_hydra(tiny: Path) -> None:
+    for override in ("dataset=nope", "task=nope"):
+        done = run_entry("train.py", [override, *FAST], tiny, check=False)
+        assert done.returncode == 1 and f"Could not find '{override.replace('=', '/')}'" in done.stderr
