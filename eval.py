@@ -13,13 +13,14 @@ import hydra
 import torch
 from omegaconf import DictConfig
 
+from anomaly.data.frames import MissingDataError
 from anomaly.model.caffe import load_caffemodel
 from anomaly.run import build, print_metrics, run_job, test_results
 
 
 def load_weights(module: torch.nn.Module, path: Path, tau: int, task: str) -> None:
     if not path.is_file():
-        raise FileNotFoundError(f"weights={path}: no such file (give a .caffemodel or a .ckpt of train.py)")
+        raise MissingDataError(f"weights={path}: no such file (give a .caffemodel or a .ckpt of train.py)")
     if path.suffix == ".caffemodel":
         load_caffemodel(module.net, path)
         return

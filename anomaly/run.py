@@ -206,7 +206,8 @@ class SweepSummary(Callback):
             if result["status"] == "ok" and "auc" in result.get("metrics", {}):
                 status = f"AUC {100 * result['metrics']['auc']:.2f} EER {100 * result['metrics']['eer']:.2f}"
             else:
-                status = result["status"] + (f": {result['error']}" if result.get("error") else "")
+                first_line = (result.get("error") or "").strip().splitlines()[:1]
+                status = ": ".join([result["status"], *first_line])
             failed += result["status"] == "failed"
             lines.append(f"  job {path.parent.name}: {what}: {status}")
         print(f"\nSweep {sweep_dir}: {len(lines)} job(s)\n" + "\n".join(lines))
