@@ -18,7 +18,6 @@ import argparse
 import csv
 import io
 import json
-import netrc
 import os
 import statistics
 import sys
@@ -27,7 +26,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from anomaly.published import (
     PAPER_DATASETS,
@@ -41,6 +39,7 @@ from anomaly.published import (
     PUBLISHED,
     UNCERTAIN_NOTE,
 )
+from anomaly.tracking import wandb_mode
 
 RowKey = tuple[str, int, str, str]  # (task, tau, weights file name or "", protocol label or "")
 
@@ -303,19 +302,6 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def wandb_mode() -> str | None:
-    """``"offline"`` when W&B has no credentials and WANDB_MODE is unset, so that init never prompts."""
-    if os.environ.get("WANDB_MODE") or os.environ.get("WANDB_API_KEY"):
-        return None  # wandb reads WANDB_MODE itself
-    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or "api.wandb.ai"
-    try:
-        if netrc.netrc(os.environ.get("NETRC")).authenticators(host):
-            return None
-    except (OSError, netrc.NetrcParseError):
-        pass
-    return "offline"
 
 
 def log_wandb(results: Sequence[Result], project: str | None = None) -> str:

@@ -12,12 +12,10 @@ import json
 import logging
 import os
 import secrets
-import socket
 import sys
 import time
 import traceback
 from collections.abc import Callable
-from netrc import netrc
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +32,7 @@ from anomaly.data.frames import DataError, MissingDataError
 from anomaly.lightning.module import AnomalyModule
 from anomaly.model.caffe import CaffeModelError
 from anomaly.model.convlstm import count_parameters
+from anomaly.tracking import wandb_mode
 
 log = logging.getLogger("anomaly")
 
@@ -57,23 +56,6 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(data, indent=1, default=float))
     os.replace(tmp, path)
-
-
-def wandb_mode() -> str:
-    """``WANDB_MODE`` if set; else offline without credentials or without a reachable server."""
-    if os.environ.get("WANDB_MODE"):
-        return os.environ["WANDB_MODE"]
-    try:
-        has_key = bool(os.environ.get("WANDB_API_KEY")) or bool(netrc().authenticators("api.wandb.ai"))
-    except (OSError, ValueError):
-        has_key = False
-    if not has_key:
-        return "offline"
-    try:
-        socket.create_connection(("api.wandb.ai", 443), timeout=3).close()
-        return "online"
-    except OSError:
-        return "offline"
 
 
 def device_name() -> str:

@@ -261,7 +261,9 @@ def test_without_credentials_wandb_goes_offline(tmp_path, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
     assert report.wandb_mode() == "offline"
-    (tmp_path / "netrc").write_text("machine api.wandb.ai\n  login user\n  password secret\n")
-    assert report.wandb_mode() is None
+    # credentials, but the server does not answer (no network here; 127.0.0.1:9 refuses at once)
+    (tmp_path / "netrc").write_text("machine 127.0.0.1\n  login user\n  password secret\n")
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")
+    assert report.wandb_mode() == "offline"
     monkeypatch.setenv("WANDB_MODE", "disabled")
-    assert report.wandb_mode() is None  # wandb honours WANDB_MODE itself
+    assert report.wandb_mode() == "disabled"  # an explicit choice is kept
