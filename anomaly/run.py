@@ -26,6 +26,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities import rank_zero_only
 
 from anomaly.data.datamodule import VideoDataModule
 from anomaly.data.frames import DataError, MissingDataError
@@ -146,6 +147,8 @@ def run_job(cfg: DictConfig, body: Callable[[DictConfig], dict[str, Any]]) -> di
     finally:
         _finish_wandb()
     results["wall_time_s"] = time.perf_counter() - started
+    if rank_zero_only.rank != 0:  # under DDP every process runs the job; one writes the results
+        return results
     try:
         results["config"] = OmegaConf.to_container(cfg, resolve=True)
     except Exception:  # a config that cannot resolve is itself what failed; keep it unresolved
@@ -166,6 +169,7 @@ def _finish_wandb() -> None:
             wandb.finish()
 
 
+@rank_zero_only
 def print_metrics(results: dict[str, Any]) -> None:
     metrics = results.get("metrics", {})
     if "auc" in metrics:

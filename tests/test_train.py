@@ -59,6 +59,26 @@ def test_train_then_test_writes_results_checkpoints_and_pictures(tiny: Path) -> 
     assert {p.name for p in (run / "plots").iterdir()} == {"regularity.png", "roc.png", "error_map.png"}
 
 
+def test_ddp_on_two_cpu_processes_scores_every_window_once(tiny: Path) -> None:
+    done = run_entry(
+        "train.py",
+        [
+            "dataset=ped2",
+            *FAST,
+            "trainer=cpu",
+            "trainer.devices=2",
+            "+trainer.strategy=ddp",
+            "+trainer.limit_train_batches=2",
+        ],
+        tiny,
+    )
+    [result] = results(tiny)
+    assert result["status"] == "ok"
+    # the distributed sampler pads the test windows; each frame is still scored exactly once
+    assert result["metrics"]["frames"] == (14 - 3) + (12 - 3)
+    assert done.stdout.count("AUC") == 1
+
+
 def test_eval_scores_a_checkpoint_of_train(tiny: Path) -> None:
     run_entry("train.py", ["dataset=ped2", *FAST, "test=false"], tiny)
     [trained] = results(tiny)

@@ -110,6 +110,10 @@ class EncoderForecaster(nn.Module):
         self.deconv3 = nn.ConvTranspose2d(16, 1, 11, stride=4)
         self.act = nn.LeakyReLU(LEAKY_SLOPE)
         self.reset_parameters()
+        # decode_lstm1's input is all zeros, so its input weights never touch the output and get no gradient.
+        # They stay parameters (the count and the Caffe import are exact) but are frozen, so that optimisers
+        # and DDP (which rejects parameters without gradients) leave them alone.
+        self.decode_lstm1.input_conv.weight.requires_grad_(False)
 
     def reset_parameters(self) -> None:
         """Conv/deconv weights: He's Gaussian for rectifiers (fan-in); biases 0. Cells: see ConvLSTMCell."""
