@@ -96,7 +96,8 @@ def load_ucsd(root: str | Path, name: str) -> VideoDataset:
     where = "does not exist" if not root.exists() else "holds neither UCSD layout"
     raise MissingDataError(
         f"dataset {name!r}: {root} {where}. Expected one of:\n{LAYOUTS.format(root=root, name=name)}\n"
-        f"Set the root with dataset.root=PATH or the ANOMALY_DATA environment variable "
+        + (f"Fetch it with `python -m anomaly.data.download {name}`, or s" if name in ("ped1", "ped2") else "S")
+        + "et the root with dataset.root=PATH or the ANOMALY_DATA environment variable "
         f"(root = $ANOMALY_DATA/{name})."
     )
 
