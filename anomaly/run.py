@@ -127,7 +127,7 @@ def run_job(cfg: DictConfig, body: Callable[[DictConfig], dict[str, Any]]) -> di
         "protocol": {
             "score": cfg.scoring.score,
             "smoothing_sigma": cfg.scoring.smoothing_sigma,
-            "auc": "micro",
+            "auc": cfg.scoring.auc,
             "mask": bool(cfg.dataset.mask),
         },
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from datasets import make_ucsd_original
@@ -77,6 +78,17 @@ def test_ddp_on_two_cpu_processes_scores_every_window_once(tiny: Path) -> None:
     # the distributed sampler pads the test windows; each frame is still scored exactly once
     assert result["metrics"]["frames"] == (14 - 3) + (12 - 3)
     assert done.stdout.count("AUC") == 1
+
+
+def test_options_beyond_the_paper_are_recorded_in_the_protocol(tiny: Path) -> None:
+    options = ["scoring.score=psnr", "scoring.smoothing_sigma=2", "scoring.auc=macro", "scoring.save_maps=true"]
+    run_entry("train.py", ["dataset=ped2", *FAST, *options], tiny)
+    [result] = results(tiny)
+    assert result["protocol"] == {"score": "psnr", "smoothing_sigma": 2, "auc": "macro", "mask": False}
+    metrics = result["metrics"]
+    assert metrics["auc"] == metrics["macro_auc"] and "micro_auc" in metrics
+    maps = np.load(Path(result["_dir"]) / "plots" / "maps" / "Test001.npz")
+    assert maps["maps"].shape == (14 - 3, 56, 56) and list(maps["frames"]) == list(range(3, 14))
 
 
 def test_eval_scores_a_checkpoint_of_train(tiny: Path) -> None:

@@ -48,9 +48,13 @@ class AnomalyModule(pl.LightningModule):
         mask: list[Rect] | tuple[Rect, ...] = (),
         score: str = "paper",
         smoothing_sigma: float = 0.0,
+        auc: str = "micro",
+        save_maps: bool = False,
     ) -> None:
         super().__init__()
         check_task(task, tau)
+        if auc not in ("micro", "macro"):
+            raise ValueError(f"scoring.auc={auc!r}: expected 'micro' (pooled, the paper) or 'macro'")
         # Plain Python types (not Hydra's ListConfig), so checkpoints load with torch.load(weights_only=True).
         betas, mask = (float(betas[0]), float(betas[1])), [[int(v) for v in rect] for rect in mask]
         self.save_hyperparameters()
@@ -60,6 +64,7 @@ class AnomalyModule(pl.LightningModule):
         self.test_results: list[VideoResult] = []
         self.test_metrics: dict[str, float] = {}
         self.example: dict[str, Tensor] = {}
+        self.maps: dict[int, list[tuple[int, Tensor]]] = {}
 
     def forward(self, frames: Tensor) -> Tensor:
         return self.net(frames, tau_out=self.hparams.tau)
@@ -103,7 +108,9 @@ class AnomalyModule(pl.LightningModule):
     def on_test_epoch_start(self) -> None:
         self._outputs: list[Tensor] = []
         self._started = time.perf_counter()
-        self.example = {}
+        self.example, self.maps = {}, {}
+        if self.hparams.save_maps and self.trainer.world_size > 1:
+            raise ValueError("scoring.save_maps=true needs a single device (trainer.devices=1)")
 
     def test_step(self, batch: tuple[Tensor, Tensor, Tensor, Tensor], batch_idx: int) -> None:
         volume, video, frame, label = batch
@@ -113,6 +120,8 @@ class AnomalyModule(pl.LightningModule):
         quality = psnr(output, target, self.mask)
         columns = [video, frame, errors, quality, label]
         self._outputs.append(torch.stack([c.double() for c in columns], 1))
+        if self.hparams.save_maps:
+            self._keep_maps(output, target, video, frame)
         worst = int(errors.argmax())
         if not self.example or errors[worst] > self.example["error"]:
             self.example = {
@@ -122,6 +131,15 @@ class AnomalyModule(pl.LightningModule):
                 "video": video[worst].cpu(),
                 "frame": frame[worst].cpu(),
             }
+
+    def _keep_maps(self, output: Tensor, target: Tensor, video: Tensor, frame: Tensor) -> None:
+        """Pixel-level localisation: the squared error of each window's scored frame, pooled 4x4 (56x56)."""
+        squared = (output[:, -1] - target[:, -1]).square()
+        if self.mask is not None:
+            squared = squared * self.mask
+        pooled = torch.nn.functional.avg_pool2d(squared, 4)[:, 0].half().cpu()
+        for v, f, m in zip(video.tolist(), frame.tolist(), pooled, strict=True):
+            self.maps.setdefault(v, []).append((f, m))
 
     def on_test_epoch_end(self) -> None:
         elapsed = time.perf_counter() - self._started
@@ -141,6 +159,8 @@ class AnomalyModule(pl.LightningModule):
         classes = torch.cat([r.labels for r in labelled]).unique().numel() if labelled else 0
         if classes == 2:
             metrics.update(frame_metrics([r.regularity for r in labelled], [r.labels for r in labelled]))
+            if self.hparams.auc == "macro":  # beyond the paper: the headline AUC is the per-video mean
+                metrics["micro_auc"], metrics["auc"] = metrics["auc"], metrics["macro_auc"]
         else:
             log.warning("no AUC/EER: the scored frames need ground truth with both normal and abnormal frames")
         self.test_metrics = metrics

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.loggers import WandbLogger
 
 from anomaly.plots import error_panel_figure, regularity_figure, roc_figure
@@ -48,6 +50,8 @@ class TestReport(pl.Callback):
             title = f"highest prediction error: {video}, frame {int(example['frame']) + 1}"
             figures["error_map"] = error_panel_figure(example["target"].numpy(), example["output"].numpy(), title)
         self.plots.mkdir(parents=True, exist_ok=True)
+        if pl_module.maps:
+            self._save_maps(pl_module.maps, names)
         for name, figure in figures.items():
             path = self.plots / f"{name}.png"
             tmp = path.with_name(f".{path.name}.tmp.png")
@@ -57,3 +61,17 @@ class TestReport(pl.Callback):
             for logger in trainer.loggers:
                 if isinstance(logger, WandbLogger):
                     logger.log_image(key=f"test/{name}", images=[str(path)])
+
+    def _save_maps(self, maps: dict[int, list[tuple[int, torch.Tensor]]], names: list[str] | None) -> None:
+        """``plots/maps/<video>.npz``: ``frames`` (0-based scored frames) and ``maps`` (T, 56, 56) float16."""
+        folder = self.plots / "maps"
+        folder.mkdir(parents=True, exist_ok=True)
+        for index, entries in maps.items():
+            entries.sort(key=lambda entry: entry[0])
+            name = names[index] if names else str(index)
+            path = folder / f"{name}.npz"
+            tmp = folder / f".{name}.tmp.npz"
+            np.savez_compressed(
+                tmp, frames=np.array([f for f, _ in entries]), maps=torch.stack([m for _, m in entries]).numpy()
+            )
+            tmp.replace(path)
