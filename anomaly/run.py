@@ -33,6 +33,7 @@ from anomaly.data.frames import DataError, MissingDataError
 from anomaly.lightning.module import AnomalyModule
 from anomaly.model.caffe import CaffeModelError
 from anomaly.model.convlstm import count_parameters
+from anomaly.results import write_results
 from anomaly.tracking import wandb_mode
 
 log = logging.getLogger("anomaly")
@@ -50,13 +51,6 @@ def _sweep_group() -> str:
 
 OmegaConf.register_new_resolver("run_id", lambda: secrets.token_hex(3), use_cache=True, replace=True)
 OmegaConf.register_new_resolver("sweep_group", _sweep_group, use_cache=True, replace=True)
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write atomically: a kill leaves either the previous file or the new one, never half of one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=float))
-    os.replace(tmp, path)
 
 
 def device_name() -> str:
@@ -153,7 +147,7 @@ def run_job(cfg: DictConfig, body: Callable[[DictConfig], dict[str, Any]]) -> di
         results["config"] = OmegaConf.to_container(cfg, resolve=True)
     except Exception:  # a config that cannot resolve is itself what failed; keep it unresolved
         results["config"] = OmegaConf.to_container(cfg, resolve=False)
-    write_json(output_dir / "results.json", results)
+    write_results(output_dir / "results.json", results)
     log.info("results: %s", output_dir / "results.json")
     if results["status"] != "ok" and HydraConfig.get().mode == RunMode.RUN:
         sys.exit(1)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from anomaly import report
+from anomaly import report, results
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_CELL = "92.84 / 13.25 (paper 92.3 / 14.4; +0.54 / -1.15)"
@@ -189,9 +189,9 @@ def test_a_non_default_protocol_gets_its_own_row_and_is_named_in_the_caption(tmp
 
 
 def test_the_subway_time_stamp_mask_is_the_papers_protocol_there():
-    assert report.protocol_label({"mask": True}, "subway_exit") == ""
-    assert report.protocol_label({"mask": False}, "subway_exit") == "no time-stamp mask"
-    assert report.protocol_label({"mask": True, "auc": "macro"}, "ped2") == "time-stamp mask, macro AUC"
+    assert results.protocol_label({"mask": True}, "subway_exit") == ""
+    assert results.protocol_label({"mask": False}, "subway_exit") == "no time-stamp mask"
+    assert results.protocol_label({"mask": True, "auc": "macro"}, "ped2") == "time-stamp mask, macro AUC"
 
 
 def test_table_iii_shows_parameters_speed_and_device_beside_the_paper(tmp_path, capsys):

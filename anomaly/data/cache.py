@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from anomaly.atomic import atomic_path
 from anomaly.data.frames import DataError, image_files
 from anomaly.data.video import Video
 
@@ -44,12 +45,10 @@ def _read_entry(path: Path) -> np.ndarray | None:
 
 def _build_entry(video: Video, size: int, path: Path) -> np.ndarray:
     frames = np.stack(list(video.frames(size))) if len(video) else np.zeros((0, size, size), np.uint8)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.save(handle, frames)
         handle.flush()
         os.fsync(handle.fileno())
-    os.replace(tmp, path)
     return frames
 
 

@@ -10,6 +10,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import WandbLogger
 
+from anomaly.atomic import atomic_path
 from anomaly.plots import error_panel_figure, regularity_figure, roc_figure
 from anomaly.scoring import roc_curve
 
@@ -54,9 +55,8 @@ class TestReport(pl.Callback):
             self._save_maps(pl_module.maps, names)
         for name, figure in figures.items():
             path = self.plots / f"{name}.png"
-            tmp = path.with_name(f".{path.name}.tmp.png")
-            figure.savefig(tmp, dpi=110)
-            tmp.replace(path)
+            with atomic_path(path) as tmp:
+                figure.savefig(tmp, dpi=110)
             plt.close(figure)
             for logger in trainer.loggers:
                 if isinstance(logger, WandbLogger):
@@ -69,9 +69,6 @@ class TestReport(pl.Callback):
         for index, entries in maps.items():
             entries.sort(key=lambda entry: entry[0])
             name = names[index] if names else str(index)
-            path = folder / f"{name}.npz"
-            tmp = folder / f".{name}.tmp.npz"
-            np.savez_compressed(
-                tmp, frames=np.array([f for f, _ in entries]), maps=torch.stack([m for _, m in entries]).numpy()
-            )
-            tmp.replace(path)
+            frames, stacked = np.array([f for f, _ in entries]), torch.stack([m for _, m in entries]).numpy()
+            with atomic_path(folder / f"{name}.npz") as tmp:
+                np.savez_compressed(tmp, frames=frames, maps=stacked)

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from anomaly.atomic import atomic_path
 from anomaly.model.convlstm import ConvLSTMCell, EncoderForecaster
 
 NET_LAYER, LAYER_NAME, LAYER_TYPE, LAYER_BLOBS = 100, 1, 2, 7
@@ -239,6 +240,5 @@ def write_caffemodel(model: EncoderForecaster, path: str | os.PathLike) -> None:
             array = np.zeros(1, np.float32) if tensor is None else tensor.detach().cpu().numpy()
             layer += _length_delimited(LAYER_BLOBS, _encode_blob(array))
         out += _length_delimited(NET_LAYER, layer)
-    tmp = Path(f"{path}.tmp")
-    tmp.write_bytes(bytes(out))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(bytes(out))

@@ -1,0 +1,167 @@
+"""The ``results.json`` that every job writes, and reading it back for reports.
+
+One file per job (train or eval) in its run folder: ``status`` (``ok``, ``failed``, ``missing_data``),
+``error``, ``kind``, ``dataset``, ``task``, ``tau``, ``seed``, ``group``, ``weights``, ``protocol``,
+``metrics`` (``auc``, ``eer`` as fractions, ``frames``, ``fps``, ...), ``parameters``, ``device``,
+``checkpoint``, ``videos`` (per-video scored frames, errors, regularity, labels), ``wall_time_s`` and the
+resolved ``config``. Written atomically, so a killed job never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from anomaly.atomic import write_atomic
+from anomaly.published import PAPER_MASKED_DATASETS, PAPER_PROTOCOL
+
+RowKey = tuple[str, int, str, str]  # (task, tau, weights file name or "", protocol label or "")
+
+
+class ReportError(Exception):
+    """The report cannot be made (a folder without results); the message names the folder."""
+
+
+def write_results(path: Path, data: dict[str, Any]) -> None:
+    write_atomic(path, json.dumps(data, indent=1, default=float))
+
+
+@dataclass(frozen=True)
+class Result:
+    """One job's results.json, reduced to what the tables need (AUC and EER in %)."""
+
+    path: str
+    status: str  # "ok", "failed" or "missing_data"
+    error: str
+    dataset: str | None
+    task: str | None
+    tau: int | None
+    weights: str  # file name of the evaluated weights (eval results only), else ""
+    protocol: str  # "" for the paper's protocol, else what differs, e.g. "score=psnr"
+    auc: float | None
+    eer: float | None
+    fps: float | None
+    parameters: int | None
+    device: str
+    group: str | None
+    project: str | None
+
+    @property
+    def row(self) -> RowKey | None:
+        if self.task is None or self.tau is None or self.dataset is None:
+            return None
+        return (self.task, self.tau, self.weights, self.protocol)
+
+
+def find_results(dirs: Sequence[str | Path]) -> list[Path]:
+    """All results.json files under ``dirs``, each once; every folder must hold at least one."""
+    found: dict[Path, Path] = {}
+    for folder in map(Path, dirs):
+        if not folder.is_dir():
+            raise ReportError(f"{folder}: no such folder")
+        paths = sorted(folder.rglob("results.json"))
+        if not paths:
+            raise ReportError(f"{folder}: no results.json found under it (expected one per job)")
+        for path in paths:
+            found.setdefault(path.resolve(), path)
+    return list(found.values())
+
+
+def load_result(path: Path) -> Result:
+    """Read one results.json; an unreadable file becomes a failed result naming why."""
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as err:
+        data = {"status": "failed", "error": f"unreadable results.json: {err}"}
+    config = data.get("config") if isinstance(data.get("config"), dict) else {}
+    metrics = data.get("metrics") if isinstance(data.get("metrics"), dict) else {}
+    dataset = data.get("dataset") or _nested(config, "dataset", "name")
+    task = data.get("task") or _nested(config, "task") or _nested(config, "model", "task")
+    tau = _integer(data.get("tau", _nested(config, "tau") or _nested(config, "model", "tau")))
+    status, error = str(data.get("status", "ok")), str(data.get("error") or "")
+    auc, eer = _percent(metrics.get("auc")), _percent(metrics.get("eer"))
+    if status == "ok" and auc is None:
+        status, error = "failed", error or "status ok but no metrics.auc"
+    if status == "ok" and not (dataset and task and tau is not None):
+        status, error = "failed", "status ok but no dataset, task or tau: cannot place it in the table"
+    weights = data.get("weights") if data.get("kind") == "eval" else None
+    return Result(
+        path=str(path),
+        status=status,
+        error=error,
+        dataset=str(dataset) if dataset else None,
+        task=str(task).lower() if task else None,
+        tau=tau,
+        weights=Path(str(weights)).name if weights else "",
+        protocol=protocol_label(data.get("protocol") or {}, dataset),
+        auc=auc,
+        eer=eer,
+        fps=_number(metrics.get("fps")),
+        parameters=int(data["parameters"]) if isinstance(data.get("parameters"), int) else None,
+        device=str(data.get("device") or "unknown device"),
+        group=data.get("group") or None,
+        project=_find_project(config),
+    )
+
+
+def protocol_label(protocol: dict[str, Any], dataset: str | None) -> str:
+    """What differs from the paper's protocol, e.g. ``"score=psnr, smoothing sigma=2"``; "" if nothing."""
+    parts = []
+    for key, value in protocol.items():
+        default = PAPER_PROTOCOL.get(key)
+        if key == "mask":
+            default = dataset in PAPER_MASKED_DATASETS
+            if bool(value) != default:
+                parts.append("time-stamp mask" if value else "no time-stamp mask")
+        elif key == "smoothing_sigma":
+            sigma = _number(value)
+            if sigma is not None and sigma > 0:
+                parts.append(f"smoothing sigma={sigma:g}")
+        elif key == "auc":
+            if value != default:
+                parts.append(f"{value} AUC")
+        elif value != default and (default is not None or value not in (None, False, 0, "")):
+            parts.append(f"{key}={value}")
+    return ", ".join(parts)
+
+
+def _nested(config: dict[str, Any], *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(config, dict):
+            return None
+        config = config.get(key)  # type: ignore[assignment]
+    return config if not isinstance(config, dict) else None
+
+
+def _find_project(config: Any, in_logger: bool = False) -> str | None:
+    """The W&B project named in the logger section of a resolved config (``logger.wandb.project``...)."""
+    if not isinstance(config, dict):
+        return None
+    if in_logger and isinstance(config.get("project"), str):
+        return config["project"]
+    for key, value in config.items():
+        found = _find_project(value, in_logger or "logger" in str(key) or "wandb" in str(key))
+        if found:
+            return found
+    return None
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _integer(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None and not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _percent(value: Any) -> float | None:
+    number = _number(value)
+    return None if number is None else 100.0 * number
