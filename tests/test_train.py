@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -195,3 +197,39 @@ def test_unknown_dataset_or_task_is_refused_by_hydra(tiny: Path) -> None:
     for override in ("dataset=nope", "task=nope"):
         done = run_entry("train.py", [override, *FAST], tiny, check=False)
         assert done.returncode == 1 and f"Could not find '{override.replace('=', '/')}'" in done.stderr
+
+
+def test_table2_sweep_with_smoke_budget_fills_every_cell_or_marks_missing_data(tmp_path: Path) -> None:
+    make_ucsd_original(
+        tmp_path / "data" / "ped2",
+        train_frames=(20, 20, 20),
+        test_frames=(20, 20),
+        size=(24, 16),
+        gt=[[(10, 20)], [(3, 8)]],
+    )
+    done = run_entry("train.py", ["-m", "experiment=table2", "+budget=smoke", "logger=none"], tmp_path)
+    found = results(tmp_path)
+    assert len(found) == 12  # 3 datasets x 4 methods
+    assert {(r["dataset"], r["status"]) for r in found} == {
+        ("ped1", "missing_data"),
+        ("ped2", "ok"),
+        ("avenue", "missing_data"),
+    }
+    assert {(r["task"], r["tau"]) for r in found if r["dataset"] == "ped2"} == {
+        ("reconstruction", 5),
+        ("prediction", 2),
+        ("prediction", 5),
+        ("prediction", 8),
+    }
+    assert all(r["group"] == "table2" for r in found)
+    sweep = Path(found[0]["_dir"]).parent
+    assert f"python -m anomaly.report {sweep}" in done.stdout
+    report = subprocess.run(
+        [sys.executable, "-m", "anomaly.report", str(sweep)], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    table = report.split("## Table III")[0]
+    for row in ("Reconstruction, tau=5", "Prediction, tau=2", "Prediction, tau=5", "Prediction, tau=8"):
+        line = next(line for line in table.splitlines() if line.startswith(f"| {row} |"))
+        ped1, ped2, avenue = line.split("|")[2:5]
+        assert ped1.strip() == avenue.strip() == "missing data"
+        assert "(paper " in ped2
