@@ -16,6 +16,7 @@ from scipy.ndimage import gaussian_filter1d
 from torch import Tensor
 from torchmetrics.functional.classification import binary_auroc, binary_eer, binary_roc
 
+SCORES = ("paper", "psnr")
 Rect = tuple[int, int, int, int]  # (row0, row1, col0, col1), 0-based, inclusive
 
 
@@ -73,7 +74,7 @@ def video_regularity(errors: Tensor, quality: Tensor, score: str = "paper", sigm
         return regularity(smooth(errors, sigma))
     if score == "psnr":
         return 1 - regularity(smooth(quality, sigma))
-    raise ValueError(f"scoring.score={score!r}: expected 'paper' or 'psnr'")
+    raise ValueError(f"scoring.score={score!r}: expected one of {SCORES}")
 
 
 def frame_metrics(scores: list[Tensor], labels: list[Tensor]) -> dict[str, float]:

@@ -52,7 +52,7 @@ def _frame_folders(parent: Path, pattern: str) -> list[Path]:
     return sorted(folders, key=_video_number)
 
 
-def _ground_truth_file(candidates: list[Path], folder: Path, name: str) -> Path:
+def _ground_truth_file(candidates: list[Path], folder: Path) -> Path:
     found = [p for p in candidates if p.is_file()]
     if not found:
         raise DataError(f"{folder}: no ground-truth file; expected one of {[p.name for p in candidates]}")
@@ -83,13 +83,12 @@ def load_ucsd(root: str | Path, name: str) -> VideoDataset:
             gt = _ground_truth_file(
                 [test_dir / f"UCSD{name}.m", *sorted(test_dir.glob("*.m")), base / f"{name}.mat"],
                 test_dir,
-                name,
             )
             train = [Video(p.name, p) for p in _frame_folders(base / "Train", r"Train\d+")]
             test = _labelled(_frame_folders(test_dir, r"Test\d+"), gt)
             return _checked(VideoDataset(name, base, train, test))
     if (root / "training" / "frames").is_dir() and (root / "testing" / "frames").is_dir():
-        gt = _ground_truth_file([root / f"UCSD{name}.m", *sorted(root.glob("*.m")), root / f"{name}.mat"], root, name)
+        gt = _ground_truth_file([root / f"UCSD{name}.m", *sorted(root.glob("*.m")), root / f"{name}.mat"], root)
         train = [Video(p.name, p) for p in _frame_folders(root / "training" / "frames", r"\d+")]
         test = _labelled(_frame_folders(root / "testing" / "frames", r"\d+"), gt)
         return _checked(VideoDataset(name, root, train, test))

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from anomaly.model.convlstm import EncoderForecaster
-from anomaly.scoring import Rect, error_mask, frame_metrics, prediction_error, psnr, video_regularity
+from anomaly.scoring import SCORES, Rect, error_mask, frame_metrics, prediction_error, psnr, video_regularity
 from anomaly.task import check_task, split_volume
 
 log = logging.getLogger(__name__)
@@ -53,8 +53,13 @@ class AnomalyModule(pl.LightningModule):
     ) -> None:
         super().__init__()
         check_task(task, tau)
+        # Scoring settings are checked here, before any training, not when the test finally runs.
         if auc not in ("micro", "macro"):
             raise ValueError(f"scoring.auc={auc!r}: expected 'micro' (pooled, the paper) or 'macro'")
+        if score not in SCORES:
+            raise ValueError(f"scoring.score={score!r}: expected one of {SCORES}")
+        if smoothing_sigma < 0:
+            raise ValueError(f"scoring.smoothing_sigma={smoothing_sigma}: must be >= 0 (frames; 0 = no smoothing)")
         # Plain Python types (not Hydra's ListConfig), so checkpoints load with torch.load(weights_only=True).
         betas, mask = (float(betas[0]), float(betas[1])), [[int(v) for v in rect] for rect in mask]
         self.save_hyperparameters()
@@ -85,14 +90,9 @@ class AnomalyModule(pl.LightningModule):
         return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        conv_biases = {
-            id(m.bias)
-            for m in self.net.modules()
-            if isinstance(m, nn.Conv2d | nn.ConvTranspose2d) and m.bias is not None
-        }
-        # ConvLSTM gate convolutions are Conv2d too; their biases are decayed (Caffe decays them).
-        cell_biases = {id(m.hidden_conv.bias) for m in self.net.modules() if hasattr(m, "hidden_conv")}
-        undecayed = conv_biases - cell_biases
+        # Caffe excludes the conv/deconv biases from weight decay; the ConvLSTM biases (inside the cells) are decayed.
+        layers = [m for m in self.net.children() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)]
+        undecayed = {id(layer.bias) for layer in layers}
         params = list(self.net.parameters())
         groups = [
             {
