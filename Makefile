@@ -23,7 +23,7 @@ bench: install  ## parameter count, training volumes/s and test frames/s on this
 	$(BIN)/python -m anomaly.bench $(ARGS)
 
 report: install  ## tables of every results.json under DIRS (default: outputs): make report DIRS=outputs/train/multirun/<sweep>
-	$(BIN)/python -m anomaly.report $(or $(DIRS),outputs) $(ARGS)
+	$(BIN)/python -m anomaly.reporting $(or $(DIRS),outputs) $(ARGS)
 
 data: install  ## fetch a public dataset: make data DATASET=ped2 (ped1, ped2, avenue)
 	$(BIN)/python -m anomaly.data.download $(or $(DATASET),$(error set DATASET=ped1, ped2 or avenue))

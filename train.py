@@ -9,22 +9,21 @@ from typing import Any
 
 import hydra
 from omegaconf import DictConfig
-from pytorch_lightning.callbacks import ModelCheckpoint
 
-from anomaly.run import build, print_metrics, run_job, test_results
+from anomaly.jobs.run import build, run_job, test_results, tested_checkpoint
+from anomaly.model.weights import checkpoint_hparams
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
+    if cfg.ckpt_path is not None:  # resume only a run of the same tau and task
+        checkpoint_hparams(cfg.ckpt_path, cfg.tau, cfg.task.name)
     datamodule, module, trainer = build(cfg)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
-    checkpoints = [c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)]
-    best = next((c.best_model_path for c in checkpoints if c.best_model_path), None)
-    last = next((c.last_model_path for c in checkpoints if c.last_model_path), None)
-    results: dict[str, Any] = {"checkpoint": best or last, "last_checkpoint": last}
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
+    tested = tested_checkpoint(trainer, cfg.test_checkpoint)
+    results: dict[str, Any] = {"tested": tested}
     if cfg.test:
-        trainer.test(module, datamodule=datamodule, ckpt_path=best or last)
-        results.update(test_results(module, datamodule))
-        print_metrics(results)
+        trainer.test(module, datamodule=datamodule, ckpt_path=tested["checkpoint"], weights_only=True)
+        results.update(test_results(trainer))
     return results
 
 

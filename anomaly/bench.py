@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from anomaly.data.cache import cached_frames
-from anomaly.data.ucsd import load_ucsd
+from anomaly.data.datasets.ucsd import load_ucsd
 from anomaly.data.volumes import TrainingVolumes
 from anomaly.lightning.module import AnomalyModule
 from anomaly.model.convlstm import count_parameters

@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
-from hydra.utils import instantiate
-from video_datasets import (
+from helpers.video_datasets import (
     dataset_config,
     labels_of,
     make_avenue_frames,
@@ -16,10 +15,11 @@ from video_datasets import (
     truncate,
     write_vol_label,
 )
+from hydra.utils import instantiate
 
-from anomaly.data.avenue import load_avenue
 from anomaly.data.cache import cached_frames
-from anomaly.data.frames import DataError, MissingDataError
+from anomaly.data.datasets.avenue import load_avenue
+from anomaly.errors import DataError, MissingDataError
 
 MASKS = Path("ground_truth_demo") / "testing_label_mask"
 

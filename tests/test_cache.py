@@ -7,7 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from datasets import frame_pattern, write_frames
+import torch
+from helpers.config import build_module
+from helpers.datasets import frame_pattern, write_frames
 from PIL import Image
 
 from anomaly.data.cache import cache_key, cached_frames
@@ -15,6 +17,7 @@ from anomaly.data.frames import read_image
 from anomaly.data.video import Video
 from anomaly.data.volumes import TestWindows as Windows  # renamed: pytest would collect a Test* class
 from anomaly.data.volumes import TrainingVolumes
+from anomaly.errors import ConfigError
 
 SIZE = 8
 
@@ -145,7 +148,7 @@ def numbered_frames(count: int) -> np.ndarray:
 
 
 def frame_indices(volume) -> list[int]:
-    return [round(float(v) * 255) for v in volume[:, 0, 0, 0]]
+    return [int(v) for v in volume[:, 0, 0, 0]]
 
 
 @pytest.mark.parametrize(
@@ -172,21 +175,24 @@ def test_training_volumes_are_every_start_at_every_stride() -> None:
 def test_stride_two_volume_takes_every_second_frame() -> None:
     volumes = TrainingVolumes([numbered_frames(10)], length=4, strides=(2,))
     first = volumes[0]
-    assert first.shape == (4, 1, 2, 2) and first.dtype.is_floating_point
+    assert first.shape == (4, 1, 2, 2) and first.dtype == torch.uint8
     assert frame_indices(first) == [0, 2, 4, 6]
     assert frame_indices(volumes[len(volumes) - 1]) == [3, 5, 7, 9]
 
 
-def test_volumes_are_scaled_to_zero_one() -> None:
+def test_volumes_stay_uint8_and_the_model_scales_them_to_zero_one() -> None:
     frames = np.full((3, 2, 2), 255, dtype=np.uint8)
     frames[1] = 51
     volume = TrainingVolumes([frames], length=3, strides=(1,))[0]
-    assert volume[:, 0, 0, 0].tolist() == pytest.approx([1.0, 0.2, 1.0])
+    assert volume.dtype == torch.uint8 and volume[:, 0, 0, 0].tolist() == [255, 51, 255]
+    inputs, target = build_module("tau=1", "task=prediction").split(volume[None, :2])
+    assert inputs.dtype == torch.float32
+    assert [inputs.flatten()[0].item(), target.flatten()[0].item()] == pytest.approx([1.0, 0.2])
 
 
 @pytest.mark.parametrize("strides", [(), (0,), (1, -2)])
 def test_strides_must_be_positive(strides: tuple[int, ...]) -> None:
-    with pytest.raises(ValueError, match=r"need one or more positive temporal strides"):
+    with pytest.raises(ConfigError, match=r"need one or more positive temporal strides"):
         TrainingVolumes([numbered_frames(10)], length=2, strides=strides)
 
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from datasets import MODELS
+from helpers.datasets import MODELS
 
+from anomaly.errors import AnomalyError, WeightsError
 from anomaly.model.caffe import (
     CaffeModelError,
     _encode_blob,
@@ -275,8 +276,8 @@ def test_malformed_blob(written: tuple[EncoderForecaster, Path], tmp_path: Path,
     assert "conv2" in message or "not a valid caffemodel" in message
 
 
-def test_caffe_model_error_is_a_value_error() -> None:
-    assert issubclass(CaffeModelError, ValueError)
+def test_caffe_model_error_is_a_weights_error_shown_as_a_message() -> None:
+    assert issubclass(CaffeModelError, WeightsError) and issubclass(WeightsError, AnomalyError)
 
 
 # --- the authors' model, when ../shared is present -------------------------------------------------------

@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from anomaly.model.convlstm import ConvLSTMCell, EncoderForecaster, count_parameters
+from anomaly.errors import ConfigError
+from anomaly.model.convlstm import ConvLSTMCell, EncoderForecaster, count_parameters, subpixel_conv_transpose2d
 
 ENCODER = ("conv1", "encode_lstm1", "conv2", "encode_lstm2", "conv3", "encode_lstm3")
 FORECASTER = ("decode_lstm1", "deconv1", "decode_lstm2", "deconv2", "decode_lstm3", "deconv3")
@@ -62,7 +63,8 @@ def test_convlstm_parameter_shapes(model: EncoderForecaster, name: str, cin: int
     assert cell.peephole.shape == (3, size, size)
 
 
-def test_initialisation_follows_the_paper() -> None:
+def test_initialisation_follows_the_authors_training_files_by_default() -> None:
+    """Caffe xavier: U(-a, a), a = sqrt(3 / n), n = Cin*k*k for Convolution, Cout*k*k for Deconvolution blobs."""
     torch.manual_seed(0)
     net = EncoderForecaster()
     for name, *_ in CELLS:
@@ -72,8 +74,86 @@ def test_initialisation_follows_the_paper() -> None:
     assert net.encode_lstm3.hidden_conv.weight.std().item() == pytest.approx(0.01, rel=0.05)
     for name in ("conv1", "conv2", "conv3", "deconv1", "deconv2", "deconv3"):
         assert torch.equal(getattr(net, name).bias, torch.zeros_like(getattr(net, name).bias))
+    for name, n in (("conv1", 1 * 121), ("conv2", 16 * 9), ("deconv1", 32 * 9), ("deconv3", 1 * 121)):
+        weight, bound = getattr(net, name).weight, (3 / n) ** 0.5
+        assert weight.abs().max().item() <= bound
+        assert weight.abs().max().item() > 0.9 * bound  # uniform up to the bound, not a narrower Gaussian
+        assert weight.std().item() == pytest.approx(bound / 3**0.5, rel=0.15)  # std of U(-a, a) is a / sqrt(3)
+
+
+def test_papers_he_initialisation_as_an_option() -> None:
+    torch.manual_seed(0)
+    net = EncoderForecaster(init="paper")
     # He's std for rectifiers, sqrt(2 / fan_in), fan_in = 16 * 3 * 3 for conv2 (4608 weights).
     assert net.conv2.weight.std().item() == pytest.approx((2 / 144) ** 0.5, rel=0.05)
+    assert net.conv2.weight.abs().max().item() > (3 / 144) ** 0.5  # a Gaussian's tail, beyond xavier's bound
+
+
+def test_unknown_initialisation_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"model.init='glorot'"):
+        EncoderForecaster(init="glorot")
+
+
+# --- the fast network against the equations written out step by step ------------------------------------
+
+
+def reference_forward(net: EncoderForecaster, x: torch.Tensor, tau_out: int) -> torch.Tensor:
+    """The network as REFERENCE.md section 1 reads: two convolutions per cell, zero states and inputs
+    computed, every deconv as a transposed convolution, one step after the other."""
+    act = torch.nn.LeakyReLU(0.2)
+
+    def cell(layer, inp, h, c):
+        return cell_equations(layer, inp, h, c)
+
+    def zeros(layer):
+        z = torch.zeros(x.shape[0], layer.channels, *layer.size, dtype=x.dtype)
+        return z, z.clone()
+
+    s1, s2, s3 = zeros(net.encode_lstm1), zeros(net.encode_lstm2), zeros(net.encode_lstm3)
+    for t in range(x.shape[1]):
+        s1 = cell(net.encode_lstm1, act(net.conv1(x[:, t])), *s1)
+        s2 = cell(net.encode_lstm2, act(net.conv2(s1[0])), *s2)
+        s3 = cell(net.encode_lstm3, act(net.conv3(s2[0])), *s3)
+    d1, d2, d3, out = s3, s2, s1, []
+    for _ in range(tau_out):
+        d1 = cell(net.decode_lstm1, torch.zeros_like(d1[0]), *d1)
+        d2 = cell(net.decode_lstm2, act(net.deconv1(d1[0])), *d2)
+        d3 = cell(net.decode_lstm3, act(net.deconv2(d2[0])), *d3)
+        out.append(F.conv_transpose2d(d3[0], net.deconv3.weight, net.deconv3.bias, stride=4))
+    return torch.stack(out, 1)
+
+
+def randomised(net: EncoderForecaster) -> EncoderForecaster:
+    """Every parameter random (biases and peepholes too), so that no term can hide behind a zero or a one."""
+    with torch.no_grad():
+        for parameter in net.parameters():
+            parameter.copy_(torch.randn_like(parameter) * 0.2)
+    return net
+
+
+def test_fast_network_equals_the_reference_maths_on_random_weights() -> None:
+    torch.manual_seed(3)
+    net = randomised(EncoderForecaster().double())
+    x = frames(2, 3).double().requires_grad_()
+    fast, ref = net(x, tau_out=2), reference_forward(net, x, 2)
+    torch.testing.assert_close(fast, ref, rtol=0, atol=1e-10)
+    # and so do the gradients, of the input and of every parameter
+    weights = torch.randn_like(ref)
+    trained = [p for p in net.parameters() if p.requires_grad]
+    fast_grads = torch.autograd.grad((fast * weights).sum(), [x, *trained])
+    ref_grads = torch.autograd.grad((ref * weights).sum(), [x, *trained])
+    for a, b in zip(fast_grads, ref_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize(("cin", "cout", "k", "stride", "size"), [(16, 1, 11, 4, 55), (4, 3, 3, 2, 6), (2, 2, 5, 3, 4)])
+def test_subpixel_transposed_convolution_equals_torchs(cin: int, cout: int, k: int, stride: int, size: int) -> None:
+    generator = torch.Generator().manual_seed(4)
+    x = torch.randn(2, cin, size, size + 1, generator=generator, dtype=torch.float64)
+    weight = torch.randn(cin, cout, k, k, generator=generator, dtype=torch.float64)
+    bias = torch.randn(cout, generator=generator, dtype=torch.float64)
+    want = F.conv_transpose2d(x, weight, bias, stride=stride)
+    torch.testing.assert_close(subpixel_conv_transpose2d(x, weight, bias, stride), want, rtol=0, atol=1e-11)
 
 
 # --- shapes ----------------------------------------------------------------------------------------------
@@ -143,13 +223,18 @@ def test_cell_without_input_equals_zero_input() -> None:
     assert torch.equal(without[1], zeros[1])
 
 
-def test_cell_zero_state() -> None:
+def test_cell_without_state_equals_zero_state() -> None:
     cell = random_cell()
-    like = torch.empty(0, dtype=torch.float64)
-    h, c = cell.zero_state(4, like)
-    assert h.shape == c.shape == (4, 3, 5, 6)
-    assert h.dtype == torch.float64
-    assert not h.any() and not c.any()
+    x = torch.randn(2, 2, 5, 6, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    zeros = torch.zeros(2, 3, 5, 6, dtype=torch.float64)
+    with torch.no_grad():
+        without, with_zeros = cell(x, None), cell(x, (zeros, zeros))
+    torch.testing.assert_close(without, with_zeros, rtol=0, atol=1e-15)
+
+
+def test_cell_needs_an_input_or_a_state() -> None:
+    with pytest.raises(ValueError, match="needs an input or a state"):
+        random_cell()(None, None)
 
 
 # --- state routing of the encoder-forecaster -------------------------------------------------------------
@@ -185,8 +270,7 @@ def test_forecaster_starts_from_the_final_encoder_states(model: EncoderForecaste
         for before, after in zip(calls[name], calls[name][1:], strict=False):
             assert same_state(after[1], before[2]), name
     for name in ("encode_lstm1", "encode_lstm2", "encode_lstm3"):
-        h, c = calls[name][0][1]
-        assert not h.any() and not c.any(), f"{name} must start from zero"
+        assert calls[name][0][1] is None, f"{name} must start from the zero state (None)"
     for decoder, encoder in (
         ("decode_lstm1", "encode_lstm3"),
         ("decode_lstm2", "encode_lstm2"),

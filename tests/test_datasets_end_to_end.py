@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from entrypoints import FAST, results, run_entry
-from video_datasets import make_avenue_frames, make_avenue_original, make_folder_dataset, make_subway
+from helpers.entrypoints import FAST, results, run_entry
+from helpers.video_datasets import make_avenue_frames, make_avenue_original, make_folder_dataset, make_subway
 
 STEPS = [*FAST, "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1"]
 

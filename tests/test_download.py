@@ -14,12 +14,12 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from datasets import make_ucsd_original
-from video_datasets import make_avenue_original
+from helpers.datasets import make_ucsd_original
+from helpers.video_datasets import make_avenue_original
 
-from anomaly.data.avenue import load_avenue
+from anomaly.data.datasets.avenue import load_avenue
+from anomaly.data.datasets.ucsd import load_ucsd
 from anomaly.data.download import ARCHIVES, DownloadError, download, extract_safely, main
-from anomaly.data.ucsd import load_ucsd
 
 
 class Server:

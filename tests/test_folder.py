@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from helpers.video_datasets import dataset_config, labels_of, make_folder_dataset, truncate, write_frames
 from hydra.utils import instantiate
-from video_datasets import dataset_config, labels_of, make_folder_dataset, truncate, write_frames
 
 from anomaly.data.cache import cached_frames
-from anomaly.data.folder import load_folder
-from anomaly.data.frames import DataError, MissingDataError
+from anomaly.data.datasets.folder import load_folder
+from anomaly.errors import DataError, MissingDataError
 
 CSV = ["video,start,end", "evening,5,10", "# the second event", "", "evening,20,22"]
 

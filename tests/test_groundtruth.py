@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
-from datasets import PED2, write_ucsd_m, write_ucsd_mat
+from helpers.datasets import PED2, write_ucsd_m, write_ucsd_mat
 
-from anomaly.data.frames import DataError
 from anomaly.data.groundtruth import ranges_to_labels, read_ucsd_ground_truth, read_ucsd_m, read_ucsd_mat
+from anomaly.errors import DataError
 
 PED2_RANGES = [
     [(61, 180)], [(95, 180)], [(1, 146)], [(31, 180)], [(1, 129)], [(1, 159)],

@@ -1,4 +1,4 @@
-"""anomaly.report: a sweep's results.json files -> the paper's Tables I/II and III (md, csv, W&B)."""
+"""anomaly.reporting.report: a sweep's results.json files -> the paper's Tables I/II and III (md, csv, W&B)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from anomaly import report, results
+from anomaly.reporting import report, results
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_CELL = "92.84 / 13.25 (paper 92.3 / 14.4; +0.54 / -1.15)"
@@ -217,7 +217,7 @@ def test_several_folders_are_read_and_an_unreadable_file_is_a_failed_job(tmp_pat
 
 def cli(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "anomaly.report", *map(str, args)],
+        [sys.executable, "-m", "anomaly.reporting", *map(str, args)],
         cwd=ROOT,
         env={**os.environ, **(env or {})},
         capture_output=True,

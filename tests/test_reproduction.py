@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from datasets import MODELS, PED2
-from entrypoints import ROOT, results, run_entry
+from helpers.datasets import MODELS, PED2
+from helpers.entrypoints import ROOT, results, run_entry
 
 MODEL_FILES = [MODELS / "ped2_aug2.caffemodel", MODELS / "ped2_aug1_epoch80.caffemodel"]
 
@@ -43,7 +43,7 @@ def test_authors_ped2_models_reproduce_the_published_numbers_and_report_them(tmp
         assert abs(100 * metrics["eer"] - eer) <= 0.3, (name, metrics)
     sweep = Path(next(iter(found.values()))["_dir"]).parent
     report = subprocess.run(
-        [sys.executable, "-m", "anomaly.report", str(sweep)], cwd=ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "-m", "anomaly.reporting", str(sweep)], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
     for result in found.values():
         auc, eer = 100 * result["metrics"]["auc"], 100 * result["metrics"]["eer"]

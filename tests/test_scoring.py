@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from anomaly.scoring import error_mask, frame_metrics, prediction_error, regularity, roc_curve
-from anomaly.task import split_volume, window_length
+from anomaly.errors import ConfigError, ScoringError
+from anomaly.protocol.scoring import error_mask, frame_metrics, prediction_error, regularity, roc_curve
+from anomaly.protocol.task import split_volume, window_length
 
 # --- prediction error (Eq. 2) ------------------------------------------------------------------------------
 
@@ -133,13 +134,13 @@ def test_scores_close_together_are_not_squashed() -> None:
 
 @pytest.mark.parametrize("bad", [1.5, -0.1])
 def test_scores_outside_zero_one_are_rejected(bad: float) -> None:
-    with pytest.raises(ValueError, match=r"scores must lie in \[0, 1\]"):
+    with pytest.raises(ScoringError, match=r"scores must lie in \[0, 1\]"):
         frame_metrics([torch.tensor([0.2, bad, 0.4])], [torch.tensor([0, 1, 0])])
 
 
 @pytest.mark.parametrize("label", [0, 1])
 def test_single_class_labels_are_rejected(label: int) -> None:
-    with pytest.raises(ValueError, match=r"need both normal and abnormal frames"):
+    with pytest.raises(ScoringError, match=r"need both normal and abnormal frames"):
         frame_metrics([torch.tensor([0.2, 0.3]), torch.tensor([0.9])], [torch.full((2,), label), torch.tensor([label])])
 
 
@@ -163,12 +164,12 @@ def test_window_length(tau: int, task: str, length: int) -> None:
 
 @pytest.mark.parametrize("tau", [0, -1, 2.5])
 def test_tau_must_be_a_positive_integer(tau) -> None:
-    with pytest.raises(ValueError, match=r"tau must be a positive integer"):
+    with pytest.raises(ConfigError, match=r"tau must be a positive integer"):
         window_length(tau, "prediction")
 
 
 def test_unknown_task() -> None:
-    with pytest.raises(ValueError, match=r"task='forecast' is not one of"):
+    with pytest.raises(ConfigError, match=r"task='forecast' is not one of"):
         window_length(5, "forecast")
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from helpers.video_datasets import dataset_config, labels_of, make_subway, truncate, write_video
 from hydra.utils import instantiate
-from video_datasets import dataset_config, labels_of, make_subway, truncate, write_video
 
 from anomaly.data.cache import cached_frames
-from anomaly.data.frames import DataError, MissingDataError
-from anomaly.data.subway import load_subway, segment_spans
+from anomaly.data.datasets.subway import load_subway, segment_spans
 from anomaly.data.video import Video
+from anomaly.errors import DataError, MissingDataError
 
 VIDEO = "subway_entrance_turnstiles.avi"
 RANGES = ((70, 79), (121, 130))

@@ -10,11 +10,11 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from anomaly.data import synthetic
-from anomaly.data.frames import DataError
-from anomaly.data.synthetic import PLAN, generate_synthetic, load_synthetic
-from anomaly.data.ucsd import load_ucsd
+from anomaly.data.datasets import synthetic
+from anomaly.data.datasets.synthetic import PLAN, generate_synthetic, load_synthetic
+from anomaly.data.datasets.ucsd import load_ucsd
 from anomaly.data.video import Video, VideoDataset
+from anomaly.errors import DataError
 
 SCORED_FROM = 9  # prediction with tau=5: the first 2*tau-1 frames of a test video get no score
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from datasets import make_ucsd_original
-from entrypoints import FAST, ROOT, results, run_entry
-from hydra import compose, initialize_config_dir
+from helpers.config import compose_config
+from helpers.datasets import make_ucsd_original
+from helpers.entrypoints import FAST, ROOT, results, run_entry
 
 
 @pytest.fixture
@@ -28,8 +28,7 @@ def tiny(tmp_path: Path) -> Path:
 
 
 def compose_train(*overrides: str):
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return compose("train", overrides=list(overrides))
+    return compose_config("train", *overrides)
 
 
 @pytest.mark.parametrize(("tau", "batch"), [(2, 8), (5, 4), (8, 2), (3, 4)])
@@ -39,12 +38,14 @@ def test_batch_size_follows_the_authors_choice_per_tau(tau: int, batch: int) -> 
     assert compose_train(f"tau={tau}", "batch_size=3").batch_size == 3
 
 
-def test_the_default_recipe_is_the_papers() -> None:
+def test_the_default_recipe_is_the_authors() -> None:
     cfg = compose_train("dataset=ped2")
     assert (cfg.task.name, cfg.tau, cfg.model.lr, cfg.model.weight_decay) == ("prediction", 5, 1e-4, 5e-4)
+    assert (cfg.model.init, cfg.model.bias_lr_mult, cfg.trainer.max_epochs) == ("authors", 2, 80)
     assert list(cfg.model.betas) == [0.9, 0.999]
     assert list(cfg.datamodule.strides) == [1, 2, 3]
     assert cfg.scoring.score == "paper" and cfg.scoring.smoothing_sigma == 0
+    assert cfg.test_checkpoint == "last"  # the model after the last iteration, as the authors tested
 
 
 def test_train_then_test_writes_results_checkpoints_and_pictures(tiny: Path) -> None:
@@ -58,8 +59,31 @@ def test_train_then_test_writes_results_checkpoints_and_pictures(tiny: Path) -> 
     assert [v["frames"][0] for v in result["videos"]] == [3, 3]
     assert result["config"]["tau"] == 2 and result["parameters"] == 848_691
     run = Path(result["_dir"])
-    assert (run / "checkpoints" / "last.ckpt").is_file() and Path(result["checkpoint"]).is_file()
+    tested = result["tested"]
+    assert tested["which"] == "last" and "authors" in tested["why"]
+    assert Path(tested["checkpoint"]) == run / "checkpoints" / "last.ckpt" and Path(tested["checkpoint"]).is_file()
     assert {p.name for p in (run / "plots").iterdir()} == {"regularity.png", "roc.png", "error_map.png"}
+
+
+def test_best_checkpoint_by_held_out_loss_is_an_option(tiny: Path) -> None:
+    run_entry("train.py", ["dataset=ped2", *FAST, "test_checkpoint=best"], tiny)
+    [result] = results(tiny)
+    assert result["tested"]["which"] == "best"
+    assert Path(result["tested"]["checkpoint"]).name == "best.ckpt"
+
+
+def test_learning_curve_scores_the_test_set_during_training(tiny: Path) -> None:
+    run_entry("train.py", ["dataset=ped2", *FAST, "trainer.max_epochs=2", "test_every_n_epochs=1", "logger=csv"], tiny)
+    [result] = results(tiny)
+    run = Path(result["_dir"])
+    rows = (run / "learning_curve.csv").read_text().splitlines()
+    assert rows[0] == "epoch,step,train_loss,val_loss,auc,eer" and len(rows) == 3
+    last = dict(zip(rows[0].split(","), rows[-1].split(","), strict=True))
+    # observation only: the curve's last point scores the same weights as the final test
+    assert float(last["auc"]) == pytest.approx(result["metrics"]["auc"])
+    assert (run / "plots" / "learning_curve.png").is_file()
+    logged = (run / "csv" / "version_0" / "metrics.csv").read_text()
+    assert "curve/auc" in logged and "curve/val_loss" in logged
 
 
 def test_ddp_on_two_cpu_processes_scores_every_window_once(tiny: Path) -> None:
@@ -96,11 +120,12 @@ def test_options_beyond_the_paper_are_recorded_in_the_protocol(tiny: Path) -> No
 def test_eval_scores_a_checkpoint_of_train(tiny: Path) -> None:
     run_entry("train.py", ["dataset=ped2", *FAST, "test=false"], tiny)
     [trained] = results(tiny)
-    run_entry("eval.py", ["dataset=ped2", "tau=2", "logger=none", f"weights={trained['checkpoint']}"], tiny)
+    checkpoint = trained["tested"]["checkpoint"]
+    run_entry("eval.py", ["dataset=ped2", "tau=2", "logger=none", f"weights={checkpoint}"], tiny)
     evaluated = [r for r in results(tiny) if r["kind"] == "eval"][0]
     assert evaluated["status"] == "ok" and evaluated["metrics"]["frames"] == 20
     wrong = run_entry(
-        "eval.py", ["dataset=ped2", "tau=5", "logger=none", f"weights={trained['checkpoint']}"], tiny, check=False
+        "eval.py", ["dataset=ped2", "tau=5", "logger=none", f"weights={checkpoint}"], tiny, check=False
     )
     assert wrong.returncode == 1
     assert "trained with tau=2" in wrong.stderr + wrong.stdout
@@ -161,7 +186,7 @@ def test_a_killed_run_resumed_from_its_checkpoint_ends_with_the_same_weights(tin
         [
             *common,
             "hydra.run.dir=" + str(tiny / "outputs/killed"),
-            "+callbacks.kill._target_=killer.KillAfterStep",
+            "+callbacks.kill._target_=helpers.killer.KillAfterStep",
             "+callbacks.kill.step=5",
         ],
         tiny,
@@ -207,7 +232,7 @@ def test_table2_sweep_with_smoke_budget_fills_every_cell_or_marks_missing_data(t
         size=(24, 16),
         gt=[[(10, 20)], [(3, 8)]],
     )
-    done = run_entry("train.py", ["-m", "experiment=table2", "+budget=smoke", "logger=none"], tmp_path)
+    done = run_entry("train.py", ["-m", "experiment=table2", "budget=smoke", "logger=none"], tmp_path)
     found = results(tmp_path)
     assert len(found) == 12  # 3 datasets x 4 methods
     assert {(r["dataset"], r["status"]) for r in found} == {
@@ -223,9 +248,9 @@ def test_table2_sweep_with_smoke_budget_fills_every_cell_or_marks_missing_data(t
     }
     assert all(r["group"] == "table2" for r in found)
     sweep = Path(found[0]["_dir"]).parent
-    assert f"python -m anomaly.report {sweep}" in done.stdout
+    assert f"python -m anomaly.reporting {sweep}" in done.stdout
     report = subprocess.run(
-        [sys.executable, "-m", "anomaly.report", str(sweep)], cwd=ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "-m", "anomaly.reporting", str(sweep)], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout
     table = report.split("## Table III")[0]
     for row in ("Reconstruction, tau=5", "Prediction, tau=2", "Prediction, tau=5", "Prediction, tau=8"):

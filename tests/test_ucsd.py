@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from datasets import PED2, frame_pattern, make_ucsd_frames, make_ucsd_original
+from helpers.datasets import PED2, frame_pattern, make_ucsd_frames, make_ucsd_original
 
-from anomaly.data.frames import DataError
-from anomaly.data.ucsd import load_ucsd
+from anomaly.data.datasets.ucsd import load_ucsd
+from anomaly.errors import DataError
 
 GT = [[(3, 8)], [(1, 2), (5, 6)]]  # for the default test videos of 8 and 6 frames
 

@@ -19,8 +19,9 @@ import numpy as np
 from tqdm import tqdm
 
 from anomaly.atomic import atomic_path
-from anomaly.data.frames import DataError, image_files
+from anomaly.data.frames import image_files
 from anomaly.data.video import Video
+from anomaly.errors import DataError
 
 CACHE_VERSION = 1  # bump when preprocessing changes
 

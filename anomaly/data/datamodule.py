@@ -18,10 +18,10 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from anomaly.data.cache import cached_frames
-from anomaly.data.frames import DataError
 from anomaly.data.video import Video, VideoDataset
 from anomaly.data.volumes import TestWindows, TrainingVolumes
-from anomaly.task import window_length
+from anomaly.errors import DataError
+from anomaly.protocol.task import window_length
 
 
 class EpochShuffle(Sampler[int]):
@@ -164,7 +164,7 @@ class VideoDataModule(pl.LightningDataModule):
     def val_dataloader(self) -> DataLoader | list:
         if not self.val_frames:
             return []
-        volumes = TrainingVolumes(self.val_frames, self.length, strides=(1,))
+        volumes = TrainingVolumes(self.val_frames, self.length, self.strides)
         return DataLoader(volumes, batch_size=self.test_batch_size, num_workers=self.num_workers)
 
     def test_dataloader(self) -> DataLoader:

@@ -34,17 +34,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from anomaly.data.avenue import load_avenue
-from anomaly.data.frames import DataError
-from anomaly.data.ucsd import load_ucsd
+from anomaly.data.datasets.avenue import load_avenue
+from anomaly.data.datasets.ucsd import load_ucsd
 from anomaly.data.video import VideoDataset
+from anomaly.errors import DataError, DownloadError
 
 TIMEOUT_S = 60
 CHUNK = 1 << 20
-
-
-class DownloadError(RuntimeError):
-    """A download or an archive went wrong; the message names the address or file and what to do."""
 
 
 @dataclass(frozen=True)

@@ -15,16 +15,10 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from anomaly.errors import DataError
+
 IMAGE_SUFFIXES = {".tif", ".tiff", ".jpg", ".jpeg", ".png", ".bmp"}
 VIDEO_SUFFIXES = {".avi", ".mp4", ".mov", ".mkv", ".mpg", ".mpeg", ".m4v", ".webm"}
-
-
-class DataError(ValueError):
-    """Bad or missing input data; the message names the file or folder and what was expected."""
-
-
-class MissingDataError(DataError):
-    """A dataset's root is absent or holds no dataset: the data has to be fetched first."""
 
 
 def natural_key(path: Path) -> list[int | str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from anomaly.data.frames import DataError
+from anomaly.errors import DataError
 
 Ranges = list[tuple[int, int]]
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from anomaly.data.frames import DataError, count_video_frames, image_files, read_image, read_video
+from anomaly.data.frames import count_video_frames, image_files, read_image, read_video
+from anomaly.errors import DataError
 
 
 @dataclass(frozen=True)

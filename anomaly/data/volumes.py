@@ -2,7 +2,8 @@
 
 Training volumes take ``length`` frames every ``stride`` frames, for each stride in ``strides`` (the
 paper's augmentation: strides 1, 2, 3 simulate faster motion). Test windows slide with stride 1 and carry
-the index of the frame their score belongs to (the last one).
+the index of the frame their score belongs to (the last one). Volumes stay ``uint8`` (a quarter of the
+bytes to copy and to move to an accelerator); the model turns them into [0, 1] floats on its device.
 """
 
 from __future__ import annotations
@@ -14,16 +15,18 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from anomaly.errors import ConfigError
+
 
 def _volume(frames: np.ndarray, start: int, length: int, stride: int) -> Tensor:
-    clip = np.asarray(frames[start : start + (length - 1) * stride + 1 : stride])
-    return torch.from_numpy(clip.astype(np.float32) / 255.0).unsqueeze(1)  # (length, 1, H, W)
+    clip = np.ascontiguousarray(frames[start : start + (length - 1) * stride + 1 : stride])
+    return torch.from_numpy(clip).unsqueeze(1)  # (length, 1, H, W) uint8
 
 
 class TrainingVolumes(Dataset):
     def __init__(self, videos: Sequence[np.ndarray], length: int, strides: Sequence[int] = (1, 2, 3)) -> None:
         if any(s < 1 for s in strides) or not strides:
-            raise ValueError(f"strides={list(strides)}: need one or more positive temporal strides")
+            raise ConfigError(f"datamodule.strides={list(strides)}: need one or more positive temporal strides")
         self.videos, self.length = videos, length
         self.index = [
             (v, start, stride)

@@ -1,176 +1,126 @@
-"""LightningModule: the paper's training recipe and test protocol around :class:`EncoderForecaster`.
+"""LightningModule: the authors' training recipe and the paper's test pass around :class:`EncoderForecaster`.
 
 - Loss (Eq. 1): squared error summed over the output volume, divided by ``2 * N * tau``.
 - Adam (lr 1e-4, betas 0.9/0.999) with coupled L2 weight decay 5e-4 (Caffe adds the decay to the gradient,
-  as ``torch.optim.Adam(weight_decay=...)`` does); conv/deconv biases are not decayed.
-- Test: every stride-1 window of every test video gives one prediction error (Eq. 2), scored on the
-  window's last frame; ``anomaly.scoring`` turns them into regularity and frame-level AUC / EER.
+  as ``torch.optim.Adam(weight_decay=...)`` does). As in the authors' training files, conv/deconv biases
+  are not decayed and learn at ``bias_lr_mult`` (2) times the rate; everything else at the rate, decayed.
+- Test: every stride-1 window of every test video gives one prediction error (Eq. 2) for the window's last
+  frame, kept in a :class:`TestErrors` metric (gathered across processes). Scoring it with the protocol,
+  timing, pictures and results are the work of callbacks (``anomaly.lightning.callbacks``).
+
+Volumes arrive as ``uint8`` (on the accelerator already) and become [0, 1] floats here.
 """
 
 from __future__ import annotations
 
-import logging
-import time
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import pytorch_lightning as pl
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
+from anomaly.errors import ConfigError
 from anomaly.model.convlstm import EncoderForecaster
-from anomaly.scoring import SCORES, Rect, error_mask, frame_metrics, prediction_error, psnr, video_regularity
-from anomaly.task import check_task, split_volume
-
-log = logging.getLogger(__name__)
-
-COLUMNS = 5  # test rows: video, scored frame, prediction error (Eq. 2), PSNR, label
-
-
-@dataclass
-class VideoResult:
-    """Per-video test output: scored frame indices (0-based), raw errors, scores, labels (-1: unknown)."""
-
-    index: int
-    frames: Tensor
-    errors: Tensor
-    regularity: Tensor
-    labels: Tensor
+from anomaly.protocol.metric import TestErrors
+from anomaly.protocol.scoring import Rect, error_mask, prediction_error, psnr
+from anomaly.protocol.task import check_task, split_volume
 
 
 class AnomalyModule(pl.LightningModule):
+    """The network, the recipe and the test pass. Every argument comes from ``conf/model``.
+
+    Args:
+        tau, task: frames per input/output and ``prediction`` or ``reconstruction``.
+        init: ``authors`` (xavier conv/deconv weights, their training files) or ``paper`` (He).
+        lr, betas, weight_decay: Adam and its coupled L2 decay.
+        bias_lr_mult: learning-rate multiplier of the conv/deconv biases (the authors: 2).
+        mask: error-map rectangles to ignore (Subway's time stamp).
+        compile: ``torch.compile`` the network (same maths; faster after a compile of about a minute).
+    """
+
     def __init__(
         self,
-        tau: int = 5,
-        task: str = "prediction",
-        lr: float = 1e-4,
-        betas: tuple[float, float] = (0.9, 0.999),
-        weight_decay: float = 5e-4,
-        mask: list[Rect] | tuple[Rect, ...] = (),
-        score: str = "paper",
-        smoothing_sigma: float = 0.0,
-        auc: str = "micro",
-        save_maps: bool = False,
+        tau: int,
+        task: str,
+        init: str,
+        lr: float,
+        betas: Sequence[float],
+        weight_decay: float,
+        bias_lr_mult: float,
+        mask: Sequence[Rect],
+        compile: bool,
     ) -> None:
         super().__init__()
         check_task(task, tau)
-        # Scoring settings are checked here, before any training, not when the test finally runs.
-        if auc not in ("micro", "macro"):
-            raise ValueError(f"scoring.auc={auc!r}: expected 'micro' (pooled, the paper) or 'macro'")
-        if score not in SCORES:
-            raise ValueError(f"scoring.score={score!r}: expected one of {SCORES}")
-        if smoothing_sigma < 0:
-            raise ValueError(f"scoring.smoothing_sigma={smoothing_sigma}: must be >= 0 (frames; 0 = no smoothing)")
+        for name, value in (("lr", lr), ("weight_decay", weight_decay), ("bias_lr_mult", bias_lr_mult)):
+            if not value >= 0:
+                raise ConfigError(f"model.{name}={value}: must be >= 0")
         # Plain Python types (not Hydra's ListConfig), so checkpoints load with torch.load(weights_only=True).
-        betas, mask = (float(betas[0]), float(betas[1])), [[int(v) for v in rect] for rect in mask]
+        betas = [float(b) for b in betas]
+        mask = [[int(v) for v in rect] for rect in mask]
         self.save_hyperparameters()
-        self.net = EncoderForecaster()
-        mask_tensor = error_mask(EncoderForecaster.FRAME_SIZE, [tuple(r) for r in mask])
-        self.register_buffer("mask", mask_tensor, persistent=False)
-        self.test_results: list[VideoResult] = []
-        self.test_metrics: dict[str, float] = {}
-        self.example: dict[str, Tensor] = {}
-        self.maps: dict[int, list[tuple[int, Tensor]]] = {}
+        self.net = EncoderForecaster(init)
+        if compile:
+            self.net.compile()
+        rects = [tuple(rect) for rect in mask]
+        self.register_buffer("mask", error_mask(EncoderForecaster.FRAME_SIZE, rects), persistent=False)
+        self.test_errors = TestErrors()
 
     def forward(self, frames: Tensor) -> Tensor:
         return self.net(frames, tau_out=self.hparams.tau)
 
-    def _loss(self, volume: Tensor) -> Tensor:
-        inputs, target = split_volume(volume, self.hparams.tau, self.hparams.task)
+    def split(self, volume: Tensor) -> tuple[Tensor, Tensor]:
+        """(input, target) in [0, 1] of a batch of ``uint8`` (or float) volumes."""
+        if volume.dtype == torch.uint8:
+            volume = volume.float().div_(255)
+        return split_volume(volume, self.hparams.tau, self.hparams.task)
+
+    def loss(self, volume: Tensor) -> Tensor:
+        """Eq. 1: the squared error over the output volumes / (2 N tau)."""
+        inputs, target = self.split(volume)
         output = self(inputs)
-        return (output - target).square().sum() / (2 * volume.shape[0] * self.hparams.tau)
+        return (output.float() - target).square().sum() / (2 * volume.shape[0] * self.hparams.tau)
+
+    def window_errors(self, volume: Tensor) -> dict[str, Tensor]:
+        """Eq. 2 error and PSNR of each test window, with its output and target (for pictures)."""
+        inputs, target = self.split(volume)
+        output = self(inputs).float()
+        return {
+            "errors": prediction_error(output, target, self.mask),
+            "psnr": psnr(output, target, self.mask),
+            "output": output,
+            "target": target,
+        }
 
     def training_step(self, volume: Tensor, batch_idx: int) -> Tensor:
-        loss = self._loss(volume)
+        loss = self.loss(volume)
         self.log("train/loss", loss, prog_bar=True, batch_size=volume.shape[0])
         return loss
 
     def validation_step(self, volume: Tensor, batch_idx: int) -> Tensor:
-        loss = self._loss(volume)
+        loss = self.loss(volume)
         self.log("val/loss", loss, prog_bar=True, batch_size=volume.shape[0], sync_dist=True)
         return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        # Caffe excludes the conv/deconv biases from weight decay; the ConvLSTM biases (inside the cells) are decayed.
-        layers = [m for m in self.net.children() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)]
-        undecayed = {id(layer.bias) for layer in layers}
-        params = list(self.net.parameters())
+        # The authors' multipliers: conv/deconv biases lr_mult 2, decay_mult 0; all else 1 and 1 (the ConvLSTM
+        # biases live inside the cells and are decayed). decode_lstm1's zero-input weights are frozen.
+        biases = {id(layer.bias) for layer in self.net.layers}
+        trained = [p for p in self.net.parameters() if p.requires_grad]
+        lr, decay, bias_lr = self.hparams.lr, self.hparams.weight_decay, self.hparams.lr * self.hparams.bias_lr_mult
         groups = [
-            {
-                "params": [p for p in params if id(p) not in undecayed],
-                "weight_decay": self.hparams.weight_decay,
-            },
-            {"params": [p for p in params if id(p) in undecayed], "weight_decay": 0.0},
+            {"params": [p for p in trained if id(p) not in biases], "lr": lr, "weight_decay": decay},
+            {"params": [p for p in trained if id(p) in biases], "lr": bias_lr, "weight_decay": 0.0},
         ]
-        return torch.optim.Adam(groups, lr=self.hparams.lr, betas=tuple(self.hparams.betas))
+        return torch.optim.Adam(groups, lr=lr, betas=tuple(self.hparams.betas))
 
-    # --- test: the paper's scoring ---------------------------------------------------------------------
+    # --- test: the paper's protocol ---------------------------------------------------------------------
 
     def on_test_epoch_start(self) -> None:
-        self._outputs: list[Tensor] = []
-        self._started = time.perf_counter()
-        self.example, self.maps = {}, {}
-        if self.hparams.save_maps and self.trainer.world_size > 1:
-            raise ValueError("scoring.save_maps=true needs a single device (trainer.devices=1)")
+        self.test_errors.reset()
 
-    def test_step(self, batch: tuple[Tensor, Tensor, Tensor, Tensor], batch_idx: int) -> None:
+    def test_step(self, batch: tuple[Tensor, Tensor, Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
         volume, video, frame, label = batch
-        inputs, target = split_volume(volume, self.hparams.tau, self.hparams.task)
-        output = self(inputs)
-        errors = prediction_error(output, target, self.mask)
-        quality = psnr(output, target, self.mask)
-        columns = [video, frame, errors, quality, label]
-        self._outputs.append(torch.stack([c.double() for c in columns], 1))
-        if self.hparams.save_maps:
-            self._keep_maps(output, target, video, frame)
-        worst = int(errors.argmax())
-        if not self.example or errors[worst] > self.example["error"]:
-            self.example = {
-                "error": errors[worst].detach().cpu(),
-                "target": target[worst, -1, 0].detach().cpu(),
-                "output": output[worst, -1, 0].detach().cpu(),
-                "video": video[worst].cpu(),
-                "frame": frame[worst].cpu(),
-            }
-
-    def _keep_maps(self, output: Tensor, target: Tensor, video: Tensor, frame: Tensor) -> None:
-        """Pixel-level localisation: the squared error of each window's scored frame, pooled 4x4 (56x56)."""
-        squared = (output[:, -1] - target[:, -1]).square()
-        if self.mask is not None:
-            squared = squared * self.mask
-        pooled = torch.nn.functional.avg_pool2d(squared, 4)[:, 0].half().cpu()
-        for v, f, m in zip(video.tolist(), frame.tolist(), pooled, strict=True):
-            self.maps.setdefault(v, []).append((f, m))
-
-    def on_test_epoch_end(self) -> None:
-        elapsed = time.perf_counter() - self._started
-        rows = torch.cat(self._outputs) if self._outputs else torch.zeros(0, COLUMNS, dtype=torch.float64)
-        rows = self.all_gather(rows.to(self.device)).reshape(-1, COLUMNS).cpu()
-        # Distributed samplers pad with repeated windows: keep one row per (video, frame).
-        _, inverse = torch.unique(rows[:, :2], dim=0, return_inverse=True)
-        rows = rows[_first_indices(inverse)]
-        self.test_results = []
-        for v in rows[:, 0].unique().long().tolist():
-            own = rows[rows[:, 0] == v]
-            own = own[own[:, 1].argsort()]
-            scores = video_regularity(own[:, 2], own[:, 3], self.hparams.score, self.hparams.smoothing_sigma)
-            self.test_results.append(VideoResult(v, own[:, 1].long(), own[:, 2], scores, own[:, 4].long()))
-        labelled = [r for r in self.test_results if (r.labels >= 0).all()]
-        metrics: dict[str, float] = {"frames": float(len(rows)), "fps": len(rows) / max(elapsed, 1e-9)}
-        classes = torch.cat([r.labels for r in labelled]).unique().numel() if labelled else 0
-        if classes == 2:
-            metrics.update(frame_metrics([r.regularity for r in labelled], [r.labels for r in labelled]))
-            if self.hparams.auc == "macro":  # beyond the paper: the headline AUC is the per-video mean
-                metrics["micro_auc"], metrics["auc"] = metrics["auc"], metrics["macro_auc"]
-        else:
-            log.warning("no AUC/EER: the scored frames need ground truth with both normal and abnormal frames")
-        self.test_metrics = metrics
-        for name in ("auc", "eer", "fps"):
-            if name in metrics:
-                self.log(f"test/{name}", float(metrics[name]), rank_zero_only=True)
-
-
-def _first_indices(inverse: Tensor) -> Tensor:
-    """Index of the first occurrence of each unique value, given ``torch.unique(..., return_inverse)``."""
-    order = torch.arange(len(inverse))
-    first = torch.full((int(inverse.max()) + 1 if len(inverse) else 0,), len(inverse), dtype=torch.long)
-    return first.scatter_reduce(0, inverse, order, reduce="amin")
+        out = self.window_errors(volume)
+        self.test_errors.update(video, frame, out["errors"], out["psnr"], label)
+        return out | {"video": video, "frame": frame}

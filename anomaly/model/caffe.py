@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from anomaly.atomic import atomic_path
+from anomaly.errors import WeightsError
 from anomaly.model.convlstm import ConvLSTMCell, EncoderForecaster
 
 NET_LAYER, LAYER_NAME, LAYER_TYPE, LAYER_BLOBS = 100, 1, 2, 7
@@ -45,7 +46,7 @@ SHAPE_DIM = 1
 PLACEHOLDER_BLOBS = (1, 2, 8, 9)  # positions of the (1)-shaped blobs of a ConvLSTM layer
 
 
-class CaffeModelError(ValueError):
+class CaffeModelError(WeightsError):
     """The file is not a caffemodel of this network; the message says what is wrong and where."""
 
 

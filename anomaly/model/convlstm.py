@@ -12,16 +12,28 @@ Forecaster (per output step; each decode_lstm starts from the final state of the
 
     decode_lstm1(0) -> deconv1 -> decode_lstm2 -> deconv2 -> decode_lstm3 -> deconv3 -> frame
     13                 27         27              55         55              227
+
+The arithmetic is reordered for speed, never changed (``tests/test_convlstm.py`` checks it against the
+equations written out step by step): a cell computes its gates with one convolution over ``cat(x, h)``;
+a term whose factor is exactly zero (the encoder's zero initial state, decode_lstm1's zero input) is not
+computed; and deconv3 (stride 4, 11x11, one output channel, a slow shape for oneDNN) runs as the equal
+sub-pixel convolution.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
+
+from anomaly.errors import ConfigError
 
 State = tuple[Tensor, Tensor]
 
 LEAKY_SLOPE = 0.2
+INITS = ("authors", "paper")
 
 
 class ConvLSTMCell(nn.Module):
@@ -44,8 +56,9 @@ class ConvLSTMCell(nn.Module):
         channels: C, channels of :math:`h_t` and :math:`c_t`.
         size: (H, W) of the maps, fixed because the peepholes are per pixel.
 
-    Parameters: ``4C*Cin*9`` (``input_weight``, no bias) + ``4C*C*9 + 4C`` (``hidden_weight`` with bias)
-    + ``3*H*W`` (``peephole``).
+    Parameters: ``4C*Cin*9`` (``input_conv.weight``, no bias) + ``4C*C*9 + 4C`` (``hidden_conv`` weight and
+    bias) + ``3*H*W`` (``peephole``). The two convolutions are kept as modules for their names (checkpoints,
+    the Caffe import); the forward pass uses their weights concatenated.
     """
 
     def __init__(self, in_channels: int, channels: int, size: tuple[int, int]) -> None:
@@ -58,31 +71,58 @@ class ConvLSTMCell(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """The paper's initialisation: weights N(0, 0.01), bias 0; peepholes 1 as in the authors' code."""
+        """Weights N(0, 0.01) and bias 0 (the paper and the authors' files agree); peepholes 1 (their code)."""
         nn.init.normal_(self.input_conv.weight, std=0.01)
         nn.init.normal_(self.hidden_conv.weight, std=0.01)
         nn.init.zeros_(self.hidden_conv.bias)
         nn.init.ones_(self.peephole)
 
-    def zero_state(self, batch: int, like: Tensor) -> State:
-        zeros = like.new_zeros(batch, self.channels, *self.size)
-        return zeros, zeros
+    def forward(self, x: Tensor | None, state: State | None) -> State:
+        """One step. ``x`` (B, Cin, H, W), or None for an all-zero input; ``state`` None for zeros.
 
-    def forward(self, x: Tensor | None, state: State) -> State:
-        """One step. ``x`` (B, Cin, H, W), or None for an all-zero input (its term is exactly zero)."""
-        h, c = state
-        z = self.hidden_conv(h)
-        if x is not None:
-            z = z + self.input_conv(x)
+        A None stands for exact zeros, so the terms it would multiply are skipped, not computed.
+        """
+        if x is None and state is None:
+            raise ValueError("a ConvLSTM step needs an input or a state")
+        w_x, w_h, bias = self.input_conv.weight, self.hidden_conv.weight, self.hidden_conv.bias
+        if state is None:
+            z = F.conv2d(x, w_x, bias, padding=1)
+        elif x is None:
+            z = F.conv2d(state[0], w_h, bias, padding=1)
+        else:
+            z = F.conv2d(torch.cat((x, state[0]), 1), torch.cat((w_x, w_h), 1), bias, padding=1)
         z_i, z_f, z_o, z_g = z.chunk(4, dim=1)
-        p_i, p_f, p_o = self.peephole
-        i = torch.sigmoid(z_i + p_i * c)
-        f = torch.sigmoid(z_f + p_f * c)
-        o = torch.sigmoid(z_o + p_o * c)
         g = torch.tanh(z_g)
-        c = f * c + i * g
-        h = o * torch.tanh(c)
-        return h, c
+        if state is None:  # c_{t-1} = 0: no peephole terms, no forget term
+            c = torch.sigmoid(z_i) * g
+            o = torch.sigmoid(z_o)
+        else:
+            c_prev = state[1]
+            p_i, p_f, p_o = self.peephole
+            i = torch.sigmoid(z_i + p_i * c_prev)
+            f = torch.sigmoid(z_f + p_f * c_prev)
+            o = torch.sigmoid(z_o + p_o * c_prev)
+            c = f * c_prev + i * g
+        return o * torch.tanh(c), c
+
+
+def subpixel_conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None, stride: int) -> Tensor:
+    """``F.conv_transpose2d(x, weight, bias, stride)`` (no padding) computed as a stride-1 convolution.
+
+    Output pixel ``y = q*s + r`` sums ``x[q - j] * w[j*s + r]`` over j: for each phase r this is a
+    correlation with a ceil(k/s)-tap kernel, so all s*s phases are one convolution with s*s*Cout output
+    channels, interleaved by ``pixel_shuffle`` and cropped to ``(H - 1)*s + k``. The same sums as the
+    transposed convolution, in another order.
+    """
+    cin, cout, k, _ = weight.shape
+    taps = math.ceil(k / stride)
+    padded = F.pad(weight, (0, taps * stride - k, 0, taps * stride - k))
+    phases = padded.view(cin, cout, taps, stride, taps, stride).flip(2, 4)
+    kernel = phases.permute(1, 3, 5, 0, 2, 4).reshape(cout * stride * stride, cin, taps, taps)
+    bias = None if bias is None else bias.repeat_interleave(stride * stride)
+    out = F.pixel_shuffle(F.conv2d(x, kernel, bias, padding=taps - 1), stride)
+    size_h, size_w = (x.shape[-2] - 1) * stride + k, (x.shape[-1] - 1) * stride + k
+    return out[..., :size_h, :size_w]
 
 
 class EncoderForecaster(nn.Module):
@@ -90,12 +130,20 @@ class EncoderForecaster(nn.Module):
 
     Input (B, T, 1, 227, 227) in [0, 1]; output (B, tau_out, 1, 227, 227): the next frames (prediction)
     or the input in reverse order (reconstruction), depending only on what it was trained against.
+
+    Args:
+        init: ``"authors"`` (their training files: Caffe's xavier filler for conv/deconv weights) or
+            ``"paper"`` (the paper's text: He's Gaussian). Either way conv/deconv biases start at 0 and the
+            cells as in :meth:`ConvLSTMCell.reset_parameters`.
     """
 
     FRAME_SIZE = 227
 
-    def __init__(self) -> None:
+    def __init__(self, init: str = "authors") -> None:
         super().__init__()
+        if init not in INITS:
+            raise ConfigError(f"model.init={init!r}: expected one of {INITS}")
+        self.init = init
         self.conv1 = nn.Conv2d(1, 16, 11, stride=4)
         self.encode_lstm1 = ConvLSTMCell(16, 16, (55, 55))
         self.conv2 = nn.Conv2d(16, 32, 3, stride=2)
@@ -115,10 +163,25 @@ class EncoderForecaster(nn.Module):
         # and DDP (which rejects parameters without gradients) leave them alone.
         self.decode_lstm1.input_conv.weight.requires_grad_(False)
 
+    @property
+    def layers(self) -> tuple[nn.Conv2d | nn.ConvTranspose2d, ...]:
+        """The six conv/deconv layers (the ones outside the cells)."""
+        return (self.conv1, self.conv2, self.conv3, self.deconv1, self.deconv2, self.deconv3)
+
     def reset_parameters(self) -> None:
-        """Conv/deconv weights: He's Gaussian for rectifiers (fan-in); biases 0. Cells: see ConvLSTMCell."""
-        for layer in (self.conv1, self.conv2, self.conv3, self.deconv1, self.deconv2, self.deconv3):
-            nn.init.kaiming_normal_(layer.weight, mode="fan_in", nonlinearity="relu")
+        """Conv/deconv weights per ``init``, biases 0; the cells reset themselves.
+
+        Caffe's xavier filler draws from U(-a, a), a = sqrt(3 / n) with n = the blob's element count over its
+        first dimension: Cin*k*k for a Convolution blob (out, in, k, k), Cout*k*k for a Deconvolution blob
+        (in, out, k, k), which is also PyTorch's ConvTranspose2d layout.
+        """
+        for layer in self.layers:
+            weight = layer.weight
+            if self.init == "authors":
+                bound = math.sqrt(3 * weight.shape[0] / weight.numel())
+                nn.init.uniform_(weight, -bound, bound)
+            else:
+                nn.init.kaiming_normal_(weight, mode="fan_in", nonlinearity="relu")
             nn.init.zeros_(layer.bias)
 
     def forward(self, frames: Tensor, tau_out: int | None = None) -> Tensor:
@@ -130,9 +193,7 @@ class EncoderForecaster(nn.Module):
         tau_out = steps if tau_out is None else tau_out
         # conv1 does not depend on any state: run it on all frames at once.
         features = self.act(self.conv1(frames.flatten(0, 1))).unflatten(0, (batch, steps))
-        s1 = self.encode_lstm1.zero_state(batch, frames)
-        s2 = self.encode_lstm2.zero_state(batch, frames)
-        s3 = self.encode_lstm3.zero_state(batch, frames)
+        s1 = s2 = s3 = None  # the encoder starts from zero states
         for t in range(steps):
             s1 = self.encode_lstm1(features[:, t], s1)
             s2 = self.encode_lstm2(self.act(self.conv2(s1[0])), s2)
@@ -146,7 +207,8 @@ class EncoderForecaster(nn.Module):
             d3 = self.decode_lstm3(self.act(self.deconv2(d2[0])), d3)
             tops.append(d3[0])
         # deconv3 does not feed back into any state: run it on all steps at once.
-        out = self.deconv3(torch.stack(tops, dim=1).flatten(0, 1))
+        top = torch.stack(tops, dim=1).flatten(0, 1)
+        out = subpixel_conv_transpose2d(top, self.deconv3.weight, self.deconv3.bias, self.deconv3.stride[0])
         return out.unflatten(0, (batch, tau_out))
 
 

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m anomaly.report multirun/2026-11-25/10-00-00-123456 [more folders] [--out PREFIX] [--wandb]
+    python -m anomaly.reporting multirun/2026-11-25/10-00-00-123456 [more folders] [--out PREFIX] [--wandb]
 
 Every ``results.json`` under the folders (one per Hydra job) is read. A cell of Tables I/II is keyed by
 (task, tau, weights file for eval results, protocol when not the paper's) x dataset; several results in a
@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from anomaly.atomic import write_atomic
-from anomaly.published import (
+from anomaly.errors import ReportError
+from anomaly.jobs.tracking import wandb_mode
+from anomaly.reporting.published import (
     PAPER_DATASETS,
     PAPER_DEVICE,
     PAPER_FPS,
@@ -36,8 +38,7 @@ from anomaly.published import (
     PUBLISHED,
     UNCERTAIN_NOTE,
 )
-from anomaly.results import ReportError, Result, RowKey, find_results, load_result
-from anomaly.tracking import wandb_mode
+from anomaly.reporting.results import Result, RowKey, find_results, load_result
 
 
 @dataclass(frozen=True)
@@ -212,7 +213,7 @@ def log_wandb(results: Sequence[Result], project: str | None = None) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m anomaly.report", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m anomaly.reporting", description=__doc__.splitlines()[0])
     parser.add_argument("dirs", nargs="+", help="folders to search for results.json (e.g. a multirun folder)")
     parser.add_argument("--out", help="output prefix for PREFIX.md / PREFIX.csv (default: DIR/report)")
     parser.add_argument("--wandb", action="store_true", help="log the tables to a W&B summary run")
@@ -297,6 +298,3 @@ def _diff(measured: float | None, paper: float | None) -> float | None:
 def _round(value: Any) -> Any:
     return round(value, 4) if isinstance(value, float) else value
 
-
-if __name__ == "__main__":
-    sys.exit(main())

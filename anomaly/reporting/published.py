@@ -57,3 +57,13 @@ PAPER_PROTOCOL_TEXT = (
     "regularity from the per-video min-max normalised prediction error, no smoothing, "
     "micro AUC over all scored frames pooled"
 )
+
+# The authors' held-out loss (Eq. 1, batch 4) of their Ped2 run, by iteration (REFERENCE.md section 3a; their
+# log ped2_new_test.txt). One of their epochs is 1,500 iterations; iteration 120,000 is epoch 80.
+AUTHORS_HELDOUT_LOSS: dict[str, dict[int, float]] = {
+    "ped2": {
+        1500: 120.6, 3000: 84.0, 4500: 70.3, 6000: 65.7, 7500: 58.1, 9000: 54.6, 10500: 54.8, 12000: 50.8,
+        13500: 49.3, 15000: 47.2, 24000: 38.9, 36000: 33.5, 48000: 29.9, 60000: 28.0, 72000: 24.8,
+        84000: 23.5, 96000: 22.7, 108000: 21.5, 120000: 20.75,
+    },
+}  # fmt: skip

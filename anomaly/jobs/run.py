@@ -26,20 +26,19 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_only
 
 from anomaly.data.datamodule import VideoDataModule
-from anomaly.data.frames import DataError, MissingDataError
+from anomaly.errors import AnomalyError, ConfigError, MissingDataError
+from anomaly.jobs.tracking import wandb_mode
+from anomaly.lightning.callbacks import TestScoring, find_callback
 from anomaly.lightning.module import AnomalyModule
-from anomaly.model.caffe import CaffeModelError
 from anomaly.model.convlstm import count_parameters
-from anomaly.results import write_results
-from anomaly.tracking import wandb_mode
+from anomaly.reporting.results import write_results
 
 log = logging.getLogger("anomaly")
 
-# Errors a user can fix from the message alone: shown without a traceback.
-USER_ERRORS = (DataError, CaffeModelError, ValueError, FileNotFoundError)
 
 
 def _sweep_group() -> str:
@@ -49,6 +48,7 @@ def _sweep_group() -> str:
     return f"{hydra.job.name}-single-runs"
 
 
+OmegaConf.register_new_resolver("cwd", os.getcwd, use_cache=True, replace=True)
 OmegaConf.register_new_resolver("run_id", lambda: secrets.token_hex(3), use_cache=True, replace=True)
 OmegaConf.register_new_resolver("sweep_group", _sweep_group, use_cache=True, replace=True)
 
@@ -75,31 +75,53 @@ def build(cfg: DictConfig) -> tuple[VideoDataModule, AnomalyModule, pl.Trainer]:
     return datamodule, module, trainer
 
 
-def test_results(module: AnomalyModule, datamodule: VideoDataModule) -> dict[str, Any]:
-    """Metrics and per-video scores of the last ``trainer.test``, for ``results.json``."""
-    videos = datamodule.test_videos
-    return {
-        "metrics": module.test_metrics,
-        "parameters": count_parameters(module.net),
+def test_results(trainer: pl.Trainer) -> dict[str, Any]:
+    """Metrics and per-video scores of the last ``trainer.test``, for ``results.json``; printed too."""
+    evaluation = find_callback(trainer, TestScoring).evaluation
+    names = [v.name for v in trainer.datamodule.test_videos]
+    results = {
+        "metrics": evaluation.metrics,
+        "parameters": count_parameters(trainer.lightning_module.net),
         "device": device_name(),
         "videos": [
             {
-                "name": videos[r.index].name,
-                "frames": r.frames.tolist(),  # 0-based indices of the scored frames
-                "errors": r.errors.tolist(),
-                "regularity": r.regularity.tolist(),
-                "labels": r.labels.tolist(),  # 1 abnormal, 0 normal, -1 unknown
+                "name": names[video.index],
+                "frames": video.frames.tolist(),  # 0-based indices of the scored frames
+                "errors": video.errors.tolist(),
+                "regularity": regularity.tolist(),
+                "labels": video.labels.tolist(),  # 1 abnormal, 0 normal, -1 unknown
             }
-            for r in module.test_results
+            for video, regularity in zip(evaluation.videos, evaluation.regularity, strict=True)
         ],
     }
+    print_metrics(results)
+    return results
+
+
+def tested_checkpoint(trainer: pl.Trainer, which: str) -> dict[str, Any]:
+    """Which checkpoint the test after training uses (``test_checkpoint``), its path, and why."""
+    checkpoints = [c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)]
+    best = next((c.best_model_path for c in checkpoints if c.best_model_path), None)
+    last = next((c.last_model_path for c in checkpoints if c.last_model_path), None)
+    if which == "last":
+        why = "test_checkpoint=last: the model after the last epoch, as the authors tested theirs"
+        return {"which": "last", "checkpoint": last, "best_checkpoint": best, "why": why}
+    if which == "best":
+        if best is None:
+            raise ConfigError(
+                "test_checkpoint=best, but no checkpoint was selected by held-out loss (no validation data: "
+                "datamodule.val_fraction=0?); use test_checkpoint=last"
+            )
+        why = "test_checkpoint=best: the checkpoint with the lowest held-out (validation) loss"
+        return {"which": "best", "checkpoint": best, "last_checkpoint": last, "why": why}
+    raise ConfigError(f"test_checkpoint={which!r}: expected 'last' (the authors' choice) or 'best'")
 
 
 def _user_error(err: BaseException) -> BaseException | None:
     """The error a user can fix from its message, also when Hydra's instantiate wrapped it."""
     seen: BaseException | None = err
     while seen is not None:
-        if isinstance(seen, USER_ERRORS):
+        if isinstance(seen, AnomalyError):
             return seen
         seen = seen.__cause__ or seen.__context__
     return None
@@ -191,7 +213,7 @@ class SweepSummary(Callback):
             failed += result["status"] == "failed"
             lines.append(f"  job {path.parent.name}: {what}: {status}")
         print(f"\nSweep {sweep_dir}: {len(lines)} job(s)\n" + "\n".join(lines))
-        print(f"Aggregate with: python -m anomaly.report {sweep_dir}")
+        print(f"Aggregate with: python -m anomaly.reporting {sweep_dir}")
         if failed:
             print(f"{failed} job(s) failed; see their results.json and logs.", file=sys.stderr)
             sys.exit(1)

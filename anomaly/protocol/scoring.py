@@ -11,12 +11,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from scipy.ndimage import gaussian_filter1d
 from torch import Tensor
 from torchmetrics.functional.classification import binary_auroc, binary_eer, binary_roc
 
+from anomaly.errors import ConfigError, ScoringError
+
 SCORES = ("paper", "psnr")
+AUCS = ("micro", "macro")
 Rect = tuple[int, int, int, int]  # (row0, row1, col0, col1), 0-based, inclusive
 
 
@@ -74,7 +79,7 @@ def video_regularity(errors: Tensor, quality: Tensor, score: str = "paper", sigm
         return regularity(smooth(errors, sigma))
     if score == "psnr":
         return 1 - regularity(smooth(quality, sigma))
-    raise ValueError(f"scoring.score={score!r}: expected one of {SCORES}")
+    raise ConfigError(f"scoring.score={score!r}: expected one of {SCORES}")
 
 
 def frame_metrics(scores: list[Tensor], labels: list[Tensor]) -> dict[str, float]:
@@ -85,9 +90,9 @@ def frame_metrics(scores: list[Tensor], labels: list[Tensor]) -> dict[str, float
     anomaly = 1 - torch.cat(scores).double()
     target = torch.cat(labels).long()
     if anomaly.numel() and (anomaly.min() < 0 or anomaly.max() > 1):
-        raise ValueError("scores must lie in [0, 1]; normalise each video's errors first (regularity())")
+        raise ScoringError("scores must lie in [0, 1]; normalise each video's errors first (regularity())")
     if target.unique().numel() < 2:
-        raise ValueError("frame-level AUC/EER need both normal and abnormal frames among the scored frames")
+        raise ScoringError("frame-level AUC/EER need both normal and abnormal frames among the scored frames")
     per_video = [
         float(binary_auroc(1 - s.double(), y.long()))
         for s, y in zip(scores, labels, strict=True)
@@ -107,3 +112,85 @@ def roc_curve(scores: list[Tensor], labels: list[Tensor]) -> tuple[Tensor, Tenso
     """(FPR, TPR) of the pooled frame-level ROC, for plots."""
     fpr, tpr, _ = binary_roc(1 - torch.cat(scores).double(), torch.cat(labels).long())
     return fpr, tpr
+
+
+@dataclass
+class VideoErrors:
+    """One test video's windows: scored frames (0-based), Eq. 2 errors, PSNR and frame labels (-1: unknown)."""
+
+    index: int
+    frames: Tensor
+    errors: Tensor
+    psnr: Tensor
+    labels: Tensor
+
+    @property
+    def labelled(self) -> bool:
+        return bool((self.labels >= 0).all())
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A scored test: each video's regularity s(t) beside its errors, and the frame-level metrics."""
+
+    videos: list[VideoErrors]
+    regularity: list[Tensor]
+    metrics: dict[str, float]
+
+    def labelled(self) -> tuple[list[Tensor], list[Tensor]]:
+        """(regularity, labels) of the videos with ground truth, for metrics and the ROC curve."""
+        pairs = [(s, v.labels) for v, s in zip(self.videos, self.regularity, strict=True) if v.labelled]
+        return [s for s, _ in pairs], [y for _, y in pairs]
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How prediction errors become scores and metrics (``conf/scoring``; the paper's by default there).
+
+    Args:
+        score: ``paper`` (min-max normalised Eq. 2 error) or ``psnr`` (min-max normalised PSNR).
+        smoothing_sigma: Gaussian temporal smoothing of each video's raw values, in frames (0: none).
+        auc: ``micro`` (all scored frames pooled, the paper) or ``macro`` (mean of per-video AUCs) as the
+            headline ``auc``; both are always in the metrics.
+    """
+
+    score: str
+    smoothing_sigma: float
+    auc: str
+
+    def __post_init__(self) -> None:
+        if self.score not in SCORES:
+            raise ConfigError(f"scoring.score={self.score!r}: expected one of {SCORES}")
+        if self.auc not in AUCS:
+            raise ConfigError(f"scoring.auc={self.auc!r}: expected 'micro' (pooled, the paper) or 'macro'")
+        if not self.smoothing_sigma >= 0:
+            raise ConfigError(
+                f"scoring.smoothing_sigma={self.smoothing_sigma}: must be >= 0 (frames; 0 = no smoothing)"
+            )
+
+    def evaluate(self, videos: list[VideoErrors], names: list[str] | None = None) -> Evaluation:
+        """Regularity of every video and, where ground truth holds both classes, AUC / EER.
+
+        Raises:
+            ScoringError: when a prediction error is NaN or infinite (weights with NaN, a diverged training):
+                min-max normalisation would turn them into a silently wrong AUC.
+        """
+        for video in videos:
+            bad = ~torch.isfinite(video.errors)
+            if bad.any():
+                first = int(video.frames[bad.nonzero()[0, 0]])
+                name = names[video.index] if names else f"#{video.index}"
+                raise ScoringError(
+                    f"the prediction error is not finite (NaN or inf) for {int(bad.sum())} window(s), first in "
+                    f"test video {name} at frame {first + 1}: the weights hold NaN/inf values or training "
+                    f"diverged; check the weights file or train again (e.g. with a lower model.lr)"
+                )
+        regularity = [video_regularity(v.errors, v.psnr, self.score, self.smoothing_sigma) for v in videos]
+        evaluation = Evaluation(videos, regularity, {"frames": float(sum(len(v.frames) for v in videos))})
+        scores, labels = evaluation.labelled()
+        if labels and torch.cat(labels).unique().numel() == 2:
+            evaluation.metrics.update(frame_metrics(scores, labels))
+            if self.auc == "macro":  # beyond the paper: the headline AUC is the per-video mean
+                evaluation.metrics["micro_auc"] = evaluation.metrics["auc"]
+                evaluation.metrics["auc"] = evaluation.metrics["macro_auc"]
+        return evaluation

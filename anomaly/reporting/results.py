@@ -16,13 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from anomaly.atomic import write_atomic
-from anomaly.published import PAPER_MASKED_DATASETS, PAPER_PROTOCOL
+from anomaly.errors import ReportError
+from anomaly.reporting.published import PAPER_MASKED_DATASETS, PAPER_PROTOCOL
 
 RowKey = tuple[str, int, str, str]  # (task, tau, weights file name or "", protocol label or "")
-
-
-class ReportError(Exception):
-    """The report cannot be made (a folder without results); the message names the folder."""
 
 
 def write_results(path: Path, data: dict[str, Any]) -> None:

@@ -21,7 +21,7 @@ from PIL import Image
 
 Ranges = Sequence[tuple[int, int]]
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 PED2 = SHARED / "data" / "ped2"
 MODELS = SHARED / "models"
 

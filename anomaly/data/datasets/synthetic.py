@@ -15,7 +15,7 @@ crowd keeps its size. Training videos show only that. Each test video adds one o
 A frame is abnormal (ground truth) exactly when an anomalous object is visible in it (one pixel at least
 half covered) while behaving anomalously. The first event starts at frame 19-30 (1-based) and events cover
 40-65 % of the scored frames, so every test video has normal and abnormal scored frames (the first
-``2*tau-1`` are never scored). The UCSD layout, read by ``anomaly.data.ucsd.load_ucsd(root, "synthetic")``::
+``2*tau-1`` are never scored). The UCSD layout, read by ``anomaly.data.datasets.ucsd.load_ucsd(root, "synthetic")``::
 
     <root>/
       Train/Train001/001.tif ...        grey 120x80 frames, 1-based names (8 videos x 80 frames)
@@ -45,9 +45,9 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from anomaly.data.frames import DataError
-from anomaly.data.ucsd import load_ucsd
+from anomaly.data.datasets.ucsd import load_ucsd
 from anomaly.data.video import VideoDataset
+from anomaly.errors import DataError
 
 WIDTH, HEIGHT = 120, 80
 MARKER = "synthetic.json"

@@ -29,8 +29,9 @@ from pathlib import Path
 
 import numpy as np
 
-from anomaly.data.frames import VIDEO_SUFFIXES, DataError, MissingDataError, image_files
+from anomaly.data.frames import VIDEO_SUFFIXES, image_files
 from anomaly.data.video import Video, VideoDataset
+from anomaly.errors import DataError, MissingDataError
 
 HEADER = ["video", "start", "end"]
 

@@ -19,19 +19,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 import scipy.io
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 from PIL import Image
 
+from helpers.config import compose_config
+
 Ranges = Sequence[tuple[int, int]]
 SIZE = (64, 48)  # width, height: Avenue's 640x360 aspect, shrunk
-CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
 def dataset_config(*overrides: str) -> DictConfig:
     """The ``dataset`` node of the real training config, composed with ``overrides``."""
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose("train", overrides=list(overrides)).dataset
+    return compose_config("train", *overrides).dataset
 
 
 def frame_pattern(video: int, frame: int, size: tuple[int, int] = SIZE) -> np.ndarray:

@@ -25,9 +25,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from anomaly.data.frames import DataError, MissingDataError
 from anomaly.data.groundtruth import Ranges, ranges_to_labels, read_ucsd_ground_truth
 from anomaly.data.video import Video, VideoDataset
+from anomaly.errors import DataError, MissingDataError
 
 LAYOUTS = """\
   the original archive (also found in {root}/UCSD{name}/ or {root}/UCSD_Anomaly_Dataset.v1p2/UCSD{name}/):

@@ -74,3 +74,22 @@ def error_panel_figure(target: np.ndarray, output: np.ndarray, title: str) -> Fi
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def learning_curve_figure(rows: Sequence[dict[str, float]], reference: dict[int, float] | None = None) -> Figure:
+    """Held-out loss by iteration (ours, and the authors' where known), and test AUC / EER along it."""
+    steps = np.array([row["step"] for row in rows], dtype=float)
+    fig, (loss_ax, metric_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
+    loss_ax.plot(steps, [row["val_loss"] for row in rows], "o-", color="tab:blue", label="held-out loss (ours)")
+    loss_ax.plot(steps, [row["train_loss"] for row in rows], ".", color="tab:cyan", label="training loss, last batch")
+    if reference:
+        shown = {step: loss for step, loss in reference.items() if not len(steps) or step <= 1.5 * steps.max()}
+        loss_ax.plot(list(shown), list(shown.values()), "s--", color="tab:orange", label="held-out loss (authors' log)")
+    loss_ax.set(xlabel="iteration", ylabel="Eq. 1 loss", yscale="log", title="Loss")
+    loss_ax.legend(fontsize=8)
+    metric_ax.plot(steps, [100 * row["auc"] for row in rows], "o-", color="tab:green", label="test AUC %")
+    metric_ax.plot(steps, [100 * row["eer"] for row in rows], "o-", color="tab:red", label="test EER %")
+    metric_ax.set(xlabel="iteration", ylabel="%", title="Test set, scored along training")
+    metric_ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

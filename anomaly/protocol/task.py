@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from anomaly.errors import ConfigError
+
 TASKS = ("prediction", "reconstruction")
 
 
 def check_task(task: str, tau: int) -> None:
     if task not in TASKS:
-        raise ValueError(f"task={task!r} is not one of {TASKS}")
+        raise ConfigError(f"task={task!r} is not one of {TASKS}")
     if not isinstance(tau, int) or tau < 1:
-        raise ValueError(f"tau={tau!r}: tau must be a positive integer (the paper uses 2, 5 or 8)")
+        raise ConfigError(f"tau={tau!r}: tau must be a positive integer (the paper uses 2, 5 or 8)")
 
 
 def window_length(tau: int, task: str) -> int:

@@ -32,8 +32,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from anomaly.data.frames import DataError, MissingDataError, image_files
+from anomaly.data.frames import image_files
 from anomaly.data.video import Video, VideoDataset
+from anomaly.errors import DataError, MissingDataError
 
 FRAME_FOLDER_FPS = 25.0  # a folder of frames carries no rate: the Subway videos' own, unless given
 

@@ -36,9 +36,10 @@ import cv2
 import numpy as np
 import scipy.io
 
-from anomaly.data.frames import VIDEO_SUFFIXES, DataError, MissingDataError
+from anomaly.data.frames import VIDEO_SUFFIXES
 from anomaly.data.groundtruth import Ranges, ranges_to_labels, read_ucsd_mat
 from anomaly.data.video import Video, VideoDataset
+from anomaly.errors import DataError, MissingDataError
 
 LAYOUTS = """\
   the original archives, unpacked side by side:
