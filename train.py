@@ -11,12 +11,12 @@ import hydra
 from omegaconf import DictConfig
 
 from anomaly.jobs.run import build, run_job, test_results, tested_checkpoint
-from anomaly.model.weights import checkpoint_hparams
+from anomaly.model.weights import check_checkpoint
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     if cfg.ckpt_path is not None:  # resume only a run of the same tau and task
-        checkpoint_hparams(cfg.ckpt_path, cfg.tau, cfg.task.name)
+        check_checkpoint(cfg.ckpt_path, cfg.tau, cfg.task.name)
     datamodule, module, trainer = build(cfg)
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
     tested = tested_checkpoint(trainer, cfg.test_checkpoint)

@@ -94,7 +94,7 @@ def test_mask_of_another_size_than_the_frames_is_named(tmp_path):
     root = make_avenue_original(tmp_path / "avenue")
     label = write_vol_label(root / MASKS / "1_label.mat", np.zeros(30), (36, 64))
 
-    with pytest.raises(DataError, match=rf"{label}: mask 1 has shape \(36, 64\); expected \(48, 64\)"):
+    with pytest.raises(DataError, match=rf"{label}: mask 1 has shape \(36, 64\) \(uint8\); expected \(48, 64\)"):
         load_avenue(root)
 
 

@@ -17,7 +17,7 @@ from anomaly.data.frames import read_image
 from anomaly.data.video import Video
 from anomaly.data.volumes import TestWindows as Windows  # renamed: pytest would collect a Test* class
 from anomaly.data.volumes import TrainingVolumes
-from anomaly.errors import ConfigError
+from anomaly.errors import ConfigError, DataError
 
 SIZE = 8
 
@@ -82,7 +82,7 @@ def test_rebuilds_when_a_frame_is_added(video: Video, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     cached_frames([video], SIZE, cache)
     Image.fromarray(frame_pattern(1, 4, (12, 10))).save(video.source / "004.png")
-    (frames,) = cached_frames([video], SIZE, cache)
+    (frames,) = cached_frames([Video(video.name, video.source)], SIZE, cache)  # the next run's loader
     assert len(frames) == 5
 
 
@@ -224,3 +224,21 @@ def test_test_windows_carry_the_label_of_their_scored_frame() -> None:
 def test_test_windows_of_a_video_shorter_than_a_window() -> None:
     windows = Windows([numbered_frames(2), numbered_frames(5)], length=3)
     assert [windows[i][1] for i in range(len(windows))] == [1, 1, 1]
+
+
+@pytest.mark.parametrize(("errno", "reason"), [(28, "No space left on device"), (13, "Permission denied")])
+def test_a_cache_that_cannot_be_written_is_named_and_leaves_no_half_entry(
+    video: Video, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, errno: int, reason: str
+) -> None:
+    """A full disk, or a folder this user cannot write (the tests run as root, so the OS is made to refuse)."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError(errno, os.strerror(errno))
+
+    monkeypatch.setattr(np, "save", refuse)
+    cache = tmp_path / "cache"
+    with pytest.raises(
+        DataError, match=rf"cannot write the frame cache entry {cache}/clip-.*\.npy \({reason}\); .*ANOMALY_CACHE"
+    ):
+        cached_frames([video], SIZE, cache)
+    assert entries(cache) == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,7 @@ import scipy.io
 from helpers.datasets import PED2, write_ucsd_m, write_ucsd_mat
 
 from anomaly.data.groundtruth import ranges_to_labels, read_ucsd_ground_truth, read_ucsd_m, read_ucsd_mat
+from anomaly.data.matfile import iter_mats
 from anomaly.errors import DataError
 
 PED2_RANGES = [
@@ -72,6 +75,43 @@ def test_m_unreadable_gt_line_is_an_error_not_skipped(tmp_path: Path) -> None:
         read_ucsd_m(path)
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "TestVideoFile{end+1}.gt_frme = [95:180];",  # misspelt: would have been skipped, shifting later videos
+        "TestVideoFile{end+1}.gt_frame = 95:180;",
+        "gt_frame = [95:180]; TestVideoFile{end+1}.gt_frame = [1:2];",
+        "disp('hello')",
+    ],
+)
+def test_m_any_line_that_is_not_a_video_entry_is_an_error(tmp_path: Path, line: str) -> None:
+    path = tmp_path / "UCSDped2.m"
+    path.write_text(f"TestVideoFile = {{}};\nTestVideoFile{{end+1}}.gt_frame = [61:180];\n{line}\n")
+    with pytest.raises(DataError, match=r"UCSDped2\.m, line 3: cannot read .*expected 'TestVideoFile\{end\+1\}"):
+        read_ucsd_m(path)
+
+
+def test_m_comments_are_comments_not_videos(tmp_path: Path) -> None:
+    path = tmp_path / "UCSDped2.m"
+    path.write_text(
+        "% Ped2 ground truth\n"
+        "TestVideoFile = {};  % one entry per test video\n"
+        "TestVideoFile{end+1}.gt_frame = [61:180];\n"
+        "% TestVideoFile{end+1}.gt_frame = [1:10];   (a video left out)\n"
+        "\n"
+        "TestVideoFile{end+1}.gt_frame = [95:180]; % cyclist\n"
+    )
+    assert read_ucsd_m(path) == [[(61, 180)], [(95, 180)]]
+
+
+@pytest.mark.parametrize(("body", "message"), [("0:10", "range 0-10"), ("20:10", "range 20-10")])
+def test_m_ranges_must_be_one_based_and_ordered(tmp_path: Path, body: str, message: str) -> None:
+    path = tmp_path / "UCSDped2.m"
+    path.write_text(f"TestVideoFile{{end+1}}.gt_frame = [{body}];\n")
+    with pytest.raises(DataError, match=rf"UCSDped2\.m, line 1: {message}: expected 1-based"):
+        read_ucsd_m(path)
+
+
 def test_m_without_ground_truth_lines(tmp_path: Path) -> None:
     path = tmp_path / "empty.m"
     path.write_text("TestVideoFile = {};\n")
@@ -109,8 +149,43 @@ def test_mat_cell_of_wrong_shape(tmp_path: Path) -> None:
     cells[0, 0] = np.array([[1, 2, 3]], dtype=np.float64)
     path = tmp_path / "ped2.mat"
     scipy.io.savemat(path, {"gt": cells})
-    with pytest.raises(DataError, match=r"ped2\.mat: each 'gt' cell must be a 2xK array"):
+    with pytest.raises(DataError, match=r"ped2\.mat: 'gt' cell 1 must be a 2xK numeric array"):
         read_ucsd_mat(path)
+
+
+@pytest.mark.parametrize(("value", "shown"), [(61.7, "61.7"), (np.nan, "nan"), (np.inf, "inf")])
+def test_mat_frame_numbers_must_be_whole(tmp_path: Path, value: float, shown: str) -> None:
+    """61.7 used to become 61 and NaN -9223372036854775808, silently."""
+    cells = np.empty((1, 1), dtype=object)
+    cells[0, 0] = np.array([[value], [180.0]])
+    path = tmp_path / "ped2.mat"
+    scipy.io.savemat(path, {"gt": cells})
+    message = rf"ped2\.mat: 'gt' cell 1 holds \[{shown}, 180\.0\]: frame numbers must be whole"
+    with pytest.raises(DataError, match=message):
+        read_ucsd_mat(path)
+
+
+def crashing_mat(path: Path) -> Path:
+    """An uncompressed ped2.mat with one byte changed that kills scipy.io.loadmat with a segmentation fault."""
+    cells = np.empty((1, 2), dtype=object)
+    cells[0, 0], cells[0, 1] = np.array([[61.0], [180.0]]), np.array([[95.0], [180.0]])
+    scipy.io.savemat(path, {"gt": cells}, do_compression=False)
+    data = bytearray(path.read_bytes())
+    data[224] = 0  # a size field of the second cell
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_mat_file_that_crashes_the_reader_is_an_error_not_a_dead_process(tmp_path: Path) -> None:
+    path = crashing_mat(tmp_path / "ped2.mat")
+    crash = subprocess.run([sys.executable, "-c", f"import scipy.io; scipy.io.loadmat({str(path)!r})"], check=False)
+    assert crash.returncode < 0  # scipy itself dies on it (a signal), which is why it is read in a child
+    with pytest.raises(DataError, match=r"ped2\.mat: cannot read this MATLAB file: the reader crashed"):
+        read_ucsd_mat(path)
+    # the files after it are still read
+    good = write_ucsd_mat(tmp_path / "good.mat", [[(1, 2)]])
+    outcomes = list(iter_mats([path, good, path, good]))
+    assert [type(o).__name__ for o in outcomes] == ["DataError", "dict", "DataError", "dict"]
 
 
 def test_mat_not_a_matlab_file(tmp_path: Path) -> None:
@@ -141,7 +216,7 @@ def test_labels_whole_video_and_no_range() -> None:
 
 @pytest.mark.parametrize("bad", [(170, 181), (0, 5), (9, 4)])
 def test_range_outside_the_video_names_it(bad: tuple[int, int]) -> None:
-    with pytest.raises(DataError, match=rf"Test003: abnormal range {bad[0]}-{bad[1]} does not fit .* 180 frames"):
+    with pytest.raises(DataError, match=rf"range {bad[0]}-{bad[1]} does not fit Test003, which has 180 frames"):
         ranges_to_labels([(1, 10), bad], 180, "Test003")
 
 

@@ -6,7 +6,15 @@ import pytest
 import torch
 
 from anomaly.errors import ConfigError, ScoringError
-from anomaly.protocol.scoring import error_mask, frame_metrics, prediction_error, regularity, roc_curve
+from anomaly.protocol.scoring import (
+    Protocol,
+    VideoErrors,
+    error_mask,
+    frame_metrics,
+    prediction_error,
+    regularity,
+    roc_curve,
+)
 from anomaly.protocol.task import split_volume, window_length
 
 # --- prediction error (Eq. 2) ------------------------------------------------------------------------------
@@ -193,3 +201,42 @@ def test_reconstruction_target_is_the_input_reversed() -> None:
     x, y = split_volume(numbered_volume(2, 4), 4, "reconstruction")
     assert frame_numbers(x) == [[0, 1, 2, 3], [100, 101, 102, 103]]
     assert frame_numbers(y) == [[3, 2, 1, 0], [103, 102, 101, 100]]
+
+
+# --- the protocol as a whole -------------------------------------------------------------------------------
+
+
+def video(index: int, errors: list[float], labels: list[int]) -> VideoErrors:
+    n = len(errors)
+    return VideoErrors(index, torch.arange(n) + 3, torch.tensor(errors, dtype=torch.float64), -torch.tensor(errors),
+                       torch.tensor(labels))  # fmt: skip
+
+
+def test_protocol_scores_each_video_on_its_own_and_pools_the_frames() -> None:
+    protocol = Protocol(score="paper", smoothing_sigma=0.0, auc="micro")
+    evaluation = protocol.evaluate([video(0, [1.0, 2.0, 9.0], [0, 0, 1]), video(1, [10.0, 30.0, 20.0], [0, 1, 0])])
+    assert [s.tolist() for s in evaluation.regularity] == [[1.0, 0.875, 0.0], [1.0, 0.0, 0.5]]
+    assert evaluation.metrics["auc"] == pytest.approx(1.0) and evaluation.metrics["frames"] == 6
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_prediction_errors_stop_scoring_with_a_clear_error(bad: float) -> None:
+    """A NaN used to vanish in min-max normalisation and give an AUC (66.67 %) with status ok."""
+    protocol = Protocol(score="paper", smoothing_sigma=0.0, auc="micro")
+    videos = [video(0, [1.0, 2.0, 3.0], [0, 1, 1]), video(1, [1.0, bad, 2.0], [0, 1, 0])]
+    with pytest.raises(ScoringError, match=r"not finite .* for 1 window\(s\), first in test video Test002 at frame 5"):
+        protocol.evaluate(videos, ["Test001", "Test002"])
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"score": "ssim"}, "scoring.score='ssim'"),
+        ({"auc": "weighted"}, "scoring.auc='weighted'"),
+        ({"smoothing_sigma": -1.0}, "scoring.smoothing_sigma=-1.0"),
+        ({"smoothing_sigma": float("nan")}, "scoring.smoothing_sigma=nan"),
+    ],
+)
+def test_bad_scoring_settings_are_refused(settings: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Protocol(**{"score": "paper", "smoothing_sigma": 0.0, "auc": "micro"} | settings)

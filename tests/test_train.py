@@ -203,6 +203,20 @@ def test_a_killed_run_resumed_from_its_checkpoint_ends_with_the_same_weights(tin
         assert torch.equal(tensor, resumed["state_dict"][name]), name
 
 
+def test_every_epoch_leaves_a_last_checkpoint_to_resume_from(tiny: Path) -> None:
+    """Killed at the start of epoch 2: epoch 1's weights are on disk (not only at the end of training)."""
+    killed = run_entry(
+        "train.py",
+        ["dataset=ped2", *FAST, "trainer.max_epochs=3", "test=false", "hydra.run.dir=outputs/killed",
+         "+callbacks.kill._target_=helpers.killer.KillAtEpochStart", "+callbacks.kill.epoch=1"],
+        tiny,
+        check=False,
+    )  # fmt: skip
+    assert killed.returncode != 0
+    last = torch.load(tiny / "outputs/killed/checkpoints/last.ckpt", weights_only=True)
+    assert last["epoch"] == 0 and last["global_step"] > 0
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [

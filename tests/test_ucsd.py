@@ -90,24 +90,40 @@ def test_frames_layout_frames_are_grey_and_square(tmp_path: Path) -> None:
 
 
 def test_test_videos_pair_with_ground_truth_by_number(tmp_path: Path) -> None:
-    """A root holding only some test videos: 03 takes the 3rd entry, not the 2nd."""
+    gt = [[(1, 2)], [(3, 4)], [(5, 6)]]
+    root = make_ucsd_frames(tmp_path / "ped2", "ped2", test_frames=(6, 6, 6), gt=gt)
+    dataset = load_ucsd(root, "ped2")
+    assert [v.name for v in dataset.test] == ["01", "02", "03"]
+    assert labels(dataset) == [[1, 1, 0, 0, 0, 0], [0, 0, 1, 1, 0, 0], [0, 0, 0, 0, 1, 1]]
+
+
+def test_a_test_video_missing_from_the_ground_truth_is_an_error(tmp_path: Path) -> None:
+    """A video removed: 03 would otherwise need to find its entry by number, and the count no longer agrees."""
     gt = [[(1, 2)], [(3, 4)], [(5, 6)]]
     root = make_ucsd_frames(tmp_path / "ped2", "ped2", test_frames=(6, 6, 6), gt=gt)
     shutil.rmtree(root / "testing" / "frames" / "02")
-    dataset = load_ucsd(root, "ped2")
-    assert [v.name for v in dataset.test] == ["01", "03"]
-    assert labels(dataset) == [[1, 1, 0, 0, 0, 0], [0, 0, 0, 0, 1, 1]]
+    with pytest.raises(DataError, match=r"UCSDped2\.m lists ground truth for 3 test videos, but the test videos are "
+                       r"numbered 1, 3; no video for entries 2"):  # fmt: skip
+        load_ucsd(root, "ped2")
 
 
-def test_test_video_without_ground_truth_entry_is_named(tmp_path: Path) -> None:
+def test_ground_truth_with_fewer_entries_than_videos_is_an_error(tmp_path: Path) -> None:
     root = make_ucsd_frames(tmp_path / "ped2", "ped2", test_frames=(6, 6, 6), gt=[[(1, 2)], [(3, 4)]])
-    with pytest.raises(DataError, match=r"frames/03: test video 3 has no ground truth; .*UCSDped2\.m lists 2"):
+    with pytest.raises(DataError, match=r"UCSDped2\.m lists ground truth for 2 test videos, .* no entry for videos 3"):
+        load_ucsd(root, "ped2")
+
+
+def test_ground_truth_with_more_entries_than_videos_is_an_error(tmp_path: Path) -> None:
+    """Extra lines used to be ignored."""
+    root = make_ucsd_frames(tmp_path / "ped2", "ped2", test_frames=(6, 6), gt=[[(1, 2)], [(3, 4)], [(5, 6)]])
+    with pytest.raises(DataError, match=r"lists ground truth for 3 test videos, .* no video for entries 3"):
         load_ucsd(root, "ped2")
 
 
 def test_ground_truth_beyond_the_video_end_is_named(tmp_path: Path) -> None:
     root = make_ucsd_original(tmp_path / "UCSDped2", "ped2", test_frames=(8, 6), gt=[[(1, 8)], [(2, 7)]])
-    with pytest.raises(DataError, match=r"video Test002\): abnormal range 2-7 does not fit .* 6 frames"):
+    message = r"UCSDped2\.m, line 3: abnormal range 2-7 does not fit test video Test002, which has 6 frames"
+    with pytest.raises(DataError, match=message):
         load_ucsd(root, "ped2")
 
 

@@ -19,7 +19,6 @@ import numpy as np
 from tqdm import tqdm
 
 from anomaly.atomic import atomic_path
-from anomaly.data.frames import image_files
 from anomaly.data.video import Video
 from anomaly.errors import DataError
 
@@ -27,13 +26,15 @@ CACHE_VERSION = 1  # bump when preprocessing changes
 
 
 def cache_key(video: Video, size: int) -> str:
-    source = video.source.resolve()
-    if source.is_dir():
-        files = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in image_files(source)]
-    else:
-        stat = source.stat()
-        files = [(source.name, stat.st_size, stat.st_mtime_ns)]
-    identity = [CACHE_VERSION, str(source), files, size, video.start, video.stop]
+    """The identity of a video's cache entry: its files (names, sizes, modification times) and the settings."""
+    files = []
+    for path in video.files or [video.source]:
+        try:
+            stat = path.stat()
+        except OSError as err:  # a broken link, a symlink loop, a file removed meanwhile
+            raise DataError(f"{path}: cannot read this file ({err.strerror}); replace or remove it") from None
+        files.append((path.name, stat.st_size, stat.st_mtime_ns))
+    identity = [CACHE_VERSION, str(video.source.resolve()), files, size, video.start, video.stop]
     return hashlib.sha1(json.dumps(identity).encode()).hexdigest()[:16]
 
 
@@ -46,10 +47,16 @@ def _read_entry(path: Path) -> np.ndarray | None:
 
 def _build_entry(video: Video, size: int, path: Path) -> np.ndarray:
     frames = np.stack(list(video.frames(size))) if len(video) else np.zeros((0, size, size), np.uint8)
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        np.save(handle, frames)
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            np.save(handle, frames)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as err:  # not writable, disk full, ...: the half-written temporary file is gone already
+        raise DataError(
+            f"cannot write the frame cache entry {path} ({err.strerror or err}); free some space there, or set "
+            f"the cache folder elsewhere with ANOMALY_CACHE=DIR (or paths.cache_dir=DIR)"
+        ) from None
     return frames
 
 
@@ -64,7 +71,10 @@ def cached_frames(videos: Sequence[Video], size: int, cache_dir: str | Path | No
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise DataError(f"cannot create the frame cache folder {cache_dir} ({err}); set paths.cache_dir") from err
+        raise DataError(
+            f"cannot create the frame cache folder {cache_dir} ({err.strerror or err}); set the cache folder "
+            f"elsewhere with ANOMALY_CACHE=DIR (or paths.cache_dir=DIR)"
+        ) from None
     paths = [cache_dir / f"{v.name}-{cache_key(v, size)}.npy" for v in videos]
     entries = [_read_entry(p) if p.exists() else None for p in paths]
     todo = [i for i, entry in enumerate(entries) if entry is None]

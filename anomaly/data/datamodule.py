@@ -3,7 +3,8 @@
 Data flows one way: loader (file layout, ground truth) -> frame cache (``uint8`` 227x227, decoded once)
 -> volumes -> batches. The validation split is taken from the TRAINING videos (never the test set): the
 last ``ceil(val_fraction * n)`` training videos, or the last ``val_fraction`` of the frames where there
-is a single training video (Subway).
+is a single training video (Subway), cut into volumes at the training strides, as the authors' held-out
+file of training volumes (REFERENCE.md section 3a).
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.trainer.states import TrainerFn
 from torch.utils.data import DataLoader, Sampler
 
 from anomaly.data.cache import cached_frames
 from anomaly.data.video import Video, VideoDataset
 from anomaly.data.volumes import TestWindows, TrainingVolumes
-from anomaly.errors import DataError
+from anomaly.errors import ConfigError, DataError
 from anomaly.protocol.task import window_length
 
 
@@ -66,15 +68,23 @@ class ResumableLoader(DataLoader):
 
 
 class VideoDataModule(pl.LightningDataModule):
-    """Training volumes (temporal strides), validation volumes and test windows of one dataset.
+    """Training volumes (temporal strides), held-out volumes and test windows of one dataset.
+
+    Every argument comes from ``conf/datamodule``. The dataset is described once per process (``load``);
+    frames are decoded once into the cache, and only those of the videos a stage needs: ``eval.py`` never
+    touches the training videos.
 
     Args:
         load: returns the dataset's videos (a Hydra partial of a loader such as ``load_ucsd``).
         tau, task: set the volume length (``2*tau`` for prediction, ``tau`` for reconstruction).
-        batch_size: training batch (the authors: 8 for tau=2, 4 for tau=5, 2 for tau=8).
-        strides: temporal strides of training volumes (the paper: 1, 2, 3).
-        val_fraction: share of the training videos held out for validation (0: none).
+        batch_size, test_batch_size: training batch (the authors: 8 for tau=2, 4 for tau=5, 2 for tau=8)
+            and the batch of held-out volumes and test windows.
+        strides: temporal strides of training (and held-out) volumes (the paper: 1, 2, 3).
+        val_fraction: share of the training videos held out for the held-out loss (0: none).
+        num_workers: DataLoader worker processes.
         cache_dir: where decoded frames are cached (None: decode into memory every run).
+        frame_size: the network's input size (227).
+        seed: the training order depends only on it and the epoch.
     """
 
     def __init__(
@@ -82,46 +92,56 @@ class VideoDataModule(pl.LightningDataModule):
         load: Callable[[], VideoDataset],
         tau: int,
         task: str,
-        batch_size: int = 4,
-        test_batch_size: int = 8,
-        strides: Sequence[int] = (1, 2, 3),
-        val_fraction: float = 0.1,
-        num_workers: int = 0,
-        cache_dir: str | None = None,
-        frame_size: int = 227,
-        seed: int = 0,
+        batch_size: int,
+        test_batch_size: int,
+        strides: Sequence[int],
+        val_fraction: float,
+        num_workers: int,
+        cache_dir: str | None,
+        frame_size: int,
+        seed: int,
     ) -> None:
         super().__init__()
-        if batch_size < 1 or test_batch_size < 1:
-            raise ValueError(f"batch_size={batch_size}, test_batch_size={test_batch_size}: must be >= 1")
+        for name, value in (("batch_size", batch_size), ("datamodule.test_batch_size", test_batch_size)):
+            if not (isinstance(value, int) and value >= 1):
+                raise ConfigError(f"{name}={value}: must be a whole number >= 1")
         if not 0 <= val_fraction < 1:
-            raise ValueError(f"datamodule.val_fraction={val_fraction}: must be in [0, 1)")
+            raise ConfigError(f"datamodule.val_fraction={val_fraction}: must be in [0, 1)")
+        if not (isinstance(num_workers, int) and num_workers >= 0):
+            raise ConfigError(f"datamodule.num_workers={num_workers}: must be a whole number >= 0")
         self.load, self.tau, self.task = load, tau, task
         self.length = window_length(tau, task)
         self.batch_size, self.test_batch_size = batch_size, test_batch_size
         self.strides, self.val_fraction = tuple(strides), val_fraction
-        self.num_workers, self.cache_dir, self.frame_size, self.seed = (
-            num_workers,
-            cache_dir,
-            frame_size,
-            seed,
-        )
-        self.dataset: VideoDataset | None = None
+        self.num_workers, self.cache_dir, self.frame_size, self.seed = num_workers, cache_dir, frame_size, seed
+        self._dataset: VideoDataset | None = None
+        self._test_frames: list[np.ndarray] | None = None
+
+    @property
+    def dataset(self) -> VideoDataset:
+        """The dataset's videos and labels, described once per process."""
+        if self._dataset is None:
+            self._dataset = self.load()
+        return self._dataset
 
     def prepare_data(self) -> None:
-        """Decode and cache every video once (on one process), with a progress bar."""
-        dataset = self.load()
-        cached_frames([*dataset.train, *dataset.test], self.frame_size, self.cache_dir)
+        """Decode into the cache (on one process, with a progress bar) the videos this stage needs."""
+        fitting = self.trainer is None or self.trainer.state.fn == TrainerFn.FITTING
+        videos = [*self.dataset.train, *self.dataset.test] if fitting else self.dataset.test
+        cached_frames(videos, self.frame_size, self.cache_dir)
 
     def setup(self, stage: str | None = None) -> None:
-        if self.dataset is not None:
-            return
-        self.dataset = self.load()
-        train = cached_frames(self.dataset.train, self.frame_size, self.cache_dir)
-        self._check_lengths(self.dataset.train, train, "training")
-        self.train_frames, self.val_frames = self._split(train)
-        self.test_frames = cached_frames(self.dataset.test, self.frame_size, self.cache_dir)
-        self._check_lengths(self.dataset.test, self.test_frames, "test")
+        if stage in ("fit", None) and not hasattr(self, "train_frames"):
+            train = cached_frames(self.dataset.train, self.frame_size, self.cache_dir)
+            self._check_lengths(self.dataset.train, train, "training")
+            self.train_frames, self.val_frames = self._split(train)
+
+    @property
+    def test_frames(self) -> list[np.ndarray]:
+        if self._test_frames is None:
+            self._test_frames = cached_frames(self.dataset.test, self.frame_size, self.cache_dir)
+            self._check_lengths(self.dataset.test, self._test_frames, "test")
+        return self._test_frames
 
     def _check_lengths(self, videos: list[Video], frames: list[np.ndarray], split: str) -> None:
         for video, array in zip(videos, frames, strict=True):
@@ -147,7 +167,6 @@ class VideoDataModule(pl.LightningDataModule):
 
     @property
     def test_videos(self) -> list[Video]:
-        assert self.dataset is not None, "call setup() first"
         return self.dataset.test
 
     def train_dataloader(self) -> DataLoader:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -48,14 +50,36 @@ def read_image(path: Path, size: int) -> np.ndarray:
         raise DataError(f"{path}: cannot read this image ({err}); replace or remove the file") from err
 
 
-def count_video_frames(path: Path) -> int:
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video file's header announces."""
+
+    frames: int
+    height: int
+    width: int
+    fps: float
+
+
+@contextmanager
+def open_video(path: Path) -> Iterator[cv2.VideoCapture]:
+    """An OpenCV capture of ``path``, released afterwards; a :class:`DataError` naming it if it cannot open."""
     capture = cv2.VideoCapture(str(path))
     try:
         if not capture.isOpened():
             raise DataError(f"{path}: OpenCV cannot open this video; is it a readable video file?")
-        return int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        yield capture
     finally:
         capture.release()
+
+
+def video_info(path: Path) -> VideoInfo:
+    with open_video(path) as capture:
+        return VideoInfo(
+            frames=int(capture.get(cv2.CAP_PROP_FRAME_COUNT)),
+            height=int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+            width=int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            fps=float(capture.get(cv2.CAP_PROP_FPS) or 0.0),
+        )
 
 
 def read_video(path: Path, size: int, start: int = 0) -> Iterator[np.ndarray]:
@@ -64,14 +88,10 @@ def read_video(path: Path, size: int, start: int = 0) -> Iterator[np.ndarray]:
     ``start`` seeks rather than decoding the frames before it, so that the segments of one long video
     (Subway) each cost their own length, not the length of the video up to their end.
     """
-    capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened():
-        raise DataError(f"{path}: OpenCV cannot open this video; is it a readable video file?")
-    try:
-        seeks = start == 0 or capture.set(cv2.CAP_PROP_POS_FRAMES, start)
-        if not (seeks and int(capture.get(cv2.CAP_PROP_POS_FRAMES)) == start):
-            capture.release()  # no exact seek in this file: start over, skipping frames unprocessed
-            capture = cv2.VideoCapture(str(path))
+    with open_video(path) as capture:
+        position = cv2.CAP_PROP_POS_FRAMES
+        if start and not (capture.set(position, start) and capture.get(position) == start):
+            capture.open(str(path))  # no exact seek in this file: start over, skipping frames unprocessed
             for _ in range(start):
                 if not capture.grab():
                     return
@@ -81,5 +101,3 @@ def read_video(path: Path, size: int, start: int = 0) -> Iterator[np.ndarray]:
                 return
             rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB) if frame.ndim == 3 else frame
             yield preprocess(Image.fromarray(rgb), size)
-    finally:
-        capture.release()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import islice
 from pathlib import Path
 
 import numpy as np
 
-from anomaly.data.frames import count_video_frames, image_files, read_image, read_video
+from anomaly.data.frames import image_files, read_image, read_video, video_info
 from anomaly.errors import DataError
 
 
@@ -40,19 +41,25 @@ class Video:
                 longer line up with the frames).
         """
         if self.source.is_dir():
-            files = image_files(self.source)[self.start : self.stop]
-            return (read_image(path, size) for path in files)
+            return (read_image(path, size) for path in self.files[self.start : self.stop])
         return self._all_decoded(read_video(self.source, size, self.start), len(self))
 
-    def source_frame_count(self) -> int:
+    @cached_property
+    def files(self) -> list[Path]:
+        """The image files of a frame folder, in order (listed once); empty for a video file."""
+        return image_files(self.source) if self.source.is_dir() else []
+
+    @cached_property
+    def source_frames(self) -> int:
+        """Frames in the whole source (a folder's image files, or what a video file announces), read once."""
         if self.source.is_dir():
-            return len(image_files(self.source))
+            return len(self.files)
         if not self.source.exists():
             raise DataError(f"{self.source}: no such file or folder")
-        return count_video_frames(self.source)
+        return video_info(self.source).frames
 
     def __len__(self) -> int:
-        total = self.source_frame_count()
+        total = self.source_frames
         stop = total if self.stop is None else min(self.stop, total)
         return max(stop - self.start, 0)
 
@@ -63,7 +70,7 @@ class Video:
             yield frame
         if decoded < expected:
             raise DataError(
-                f"{self.source}: the file announces {self.source_frame_count()} frames but decoding "
+                f"{self.source}: the file announces {self.source_frames} frames but decoding "
                 f"stopped at frame {self.start + decoded}; it is truncated or damaged (copy or download it "
                 f"again), or its container only estimates its length (re-encode it, or extract its frames "
                 f"to a folder)"

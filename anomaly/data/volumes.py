@@ -19,7 +19,7 @@ from anomaly.errors import ConfigError
 
 
 def _volume(frames: np.ndarray, start: int, length: int, stride: int) -> Tensor:
-    clip = np.ascontiguousarray(frames[start : start + (length - 1) * stride + 1 : stride])
+    clip = np.array(frames[start : start + (length - 1) * stride + 1 : stride])  # a copy, not a read-only view
     return torch.from_numpy(clip).unsqueeze(1)  # (length, 1, H, W) uint8
 
 

@@ -25,7 +25,9 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from hydra.utils import instantiate
+from lightning_fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_only
 
@@ -101,8 +103,8 @@ def test_results(trainer: pl.Trainer) -> dict[str, Any]:
 def tested_checkpoint(trainer: pl.Trainer, which: str) -> dict[str, Any]:
     """Which checkpoint the test after training uses (``test_checkpoint``), its path, and why."""
     checkpoints = [c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)]
-    best = next((c.best_model_path for c in checkpoints if c.best_model_path), None)
-    last = next((c.last_model_path for c in checkpoints if c.last_model_path), None)
+    best = next((c.best_model_path or None for c in checkpoints if c.monitor), None)
+    last = next((c.best_model_path or None for c in checkpoints if not c.monitor), None)  # the latest one
     if which == "last":
         why = "test_checkpoint=last: the model after the last epoch, as the authors tested theirs"
         return {"which": "last", "checkpoint": last, "best_checkpoint": best, "why": why}
@@ -117,12 +119,19 @@ def tested_checkpoint(trainer: pl.Trainer, which: str) -> dict[str, Any]:
     raise ConfigError(f"test_checkpoint={which!r}: expected 'last' (the authors' choice) or 'best'")
 
 
-def _user_error(err: BaseException) -> BaseException | None:
-    """The error a user can fix from its message, also when Hydra's instantiate wrapped it."""
+def _user_error(err: BaseException) -> AnomalyError | None:
+    """The error a user can fix from its message, also when Hydra's instantiate wrapped it.
+
+    Lightning's own refusals of trainer settings and a required setting left out (``???``) count too.
+    """
     seen: BaseException | None = err
     while seen is not None:
         if isinstance(seen, AnomalyError):
             return seen
+        if isinstance(seen, MisconfigurationException):
+            return ConfigError(f"a trainer setting: {seen} (see conf/trainer)")
+        if isinstance(seen, MissingMandatoryValue):
+            return ConfigError(f"{seen.full_key} is not set: give {seen.full_key}=VALUE on the command line")
         seen = seen.__cause__ or seen.__context__
     return None
 
@@ -139,7 +148,7 @@ def run_job(cfg: DictConfig, body: Callable[[DictConfig], dict[str, Any]]) -> di
         "tau": cfg.tau,
         "seed": cfg.seed,
         "group": cfg.group,
-        "weights": cfg.get("weights"),
+        "weights": OmegaConf.select(cfg, "weights", throw_on_missing=False),
         "protocol": {
             "score": cfg.scoring.score,
             "smoothing_sigma": cfg.scoring.smoothing_sigma,

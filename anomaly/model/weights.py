@@ -2,7 +2,7 @@
 
 Checkpoints are read with ``torch.load(weights_only=True)``: a pickle that asks to run code is refused, not
 run. Every entry point loads weights through :func:`load_weights` (``eval.py``) or checks a checkpoint with
-:func:`checkpoint_hparams` before resuming from it (``train.py ckpt_path=``).
+:func:`check_checkpoint` before resuming from it (``train.py ckpt_path=``).
 
 Example:
     >>> net = EncoderForecaster()
@@ -44,8 +44,13 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return checkpoint
 
 
-def checkpoint_hparams(path: str | os.PathLike, tau: int, task: str) -> dict[str, Any]:
-    """The hyper-parameters of a checkpoint, checked against the run's ``tau`` and ``task``."""
+def check_checkpoint(path: str | os.PathLike, tau: int, task: str) -> dict[str, Any]:
+    """A checkpoint of this network, trained with this ``tau`` and ``task``; its contents.
+
+    Raises:
+        MissingDataError: no such file.
+        WeightsError: unsafe to unpickle, not a checkpoint of this network, or of another tau/task.
+    """
     checkpoint = read_checkpoint(path)
     hparams = checkpoint.get("hyper_parameters") or {}
     trained = (hparams.get("tau"), hparams.get("task"))
@@ -54,6 +59,16 @@ def checkpoint_hparams(path: str | os.PathLike, tau: int, task: str) -> dict[str
             f"{path} was trained with tau={trained[0]} task={trained[1]}, but this run has tau={tau} task={task}; "
             f"use tau={trained[0]} task={trained[1]} with this checkpoint, or another checkpoint"
         )
+    state = {k[len(NET_PREFIX) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(NET_PREFIX)}
+    expected = EncoderForecaster().state_dict()
+    if state.keys() != expected.keys():
+        missing = sorted(expected.keys() - state.keys())[:3]
+        raise WeightsError(f"{path}: not weights of this network (missing {missing}); a checkpoint of another model?")
+    for key, value in state.items():
+        if not isinstance(value, torch.Tensor) or value.shape != expected[key].shape:
+            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            raise WeightsError(f"{path}: {key} has shape {shape}, expected {tuple(expected[key].shape)}")
+    checkpoint["net_state_dict"] = state
     return checkpoint
 
 
@@ -70,17 +85,7 @@ def load_weights(net: EncoderForecaster, path: str | os.PathLike, tau: int, task
     if path.suffix == ".caffemodel":
         load_caffemodel(net, path)
     else:
-        state = checkpoint_hparams(path, tau, task)["state_dict"]
-        own = {key[len(NET_PREFIX) :]: value for key, value in state.items() if key.startswith(NET_PREFIX)}
-        expected = net.state_dict()
-        if own.keys() != expected.keys():
-            missing = sorted(expected.keys() - own.keys())[:3]
-            raise WeightsError(f"{path}: not weights of this network (missing {missing}, ...); is it of another model?")
-        for key, value in own.items():
-            if not isinstance(value, torch.Tensor) or value.shape != expected[key].shape:
-                shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-                raise WeightsError(f"{path}: {key} has shape {shape}, expected {tuple(expected[key].shape)}")
-        net.load_state_dict(own)
+        net.load_state_dict(check_checkpoint(path, tau, task)["net_state_dict"])
     bad = [name for name, value in net.state_dict().items() if not torch.isfinite(value).all()]
     if bad:
         raise WeightsError(f"{path}: weights with NaN or inf values in {bad[:3]}; these weights cannot score anything")

@@ -10,6 +10,7 @@ resolved ``config``. Written atomically, so a killed job never leaves half a fil
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,8 +83,9 @@ def load_result(path: Path) -> Result:
     tau = _integer(data.get("tau", _nested(config, "tau") or _nested(config, "model", "tau")))
     status, error = str(data.get("status", "ok")), str(data.get("error") or "")
     auc, eer = _percent(metrics.get("auc")), _percent(metrics.get("eer"))
-    if status == "ok" and auc is None:
-        status, error = "failed", error or "status ok but no metrics.auc"
+    if status == "ok" and (auc is None or eer is None):
+        found = {key: metrics.get(key) for key in ("auc", "eer")}
+        status, error = "failed", error or f"status ok but no finite metrics.auc and metrics.eer (found {found})"
     if status == "ok" and not (dataset and task and tau is not None):
         status, error = "failed", "status ok but no dataset, task or tau: cannot place it in the table"
     weights = data.get("weights") if data.get("kind") == "eval" else None
@@ -149,7 +151,10 @@ def _find_project(config: Any, in_logger: bool = False) -> str | None:
 
 
 def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    """A finite number, or None (missing, not a number, NaN or infinite)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
 
 
 def _integer(value: Any) -> int | None:

@@ -21,8 +21,7 @@ The frames layout used by many later works::
                                    (or variable gt: a 1x21 cell of 2xK [start; end] ranges, as ped2.mat)
 
 Test videos and ground truth are paired by their number (``07.avi`` <-> ``7_label.mat`` or variable
-``'07'``), so a root holding only some of the videos works as long as it holds their ground truth, and
-nothing else: a test video without ground truth, or ground truth without its video, is an error.
+``'07'``): a test video without ground truth, or ground truth without its video, is an error.
 """
 
 from __future__ import annotations
@@ -32,12 +31,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
-import scipy.io
 
-from anomaly.data.frames import VIDEO_SUFFIXES
-from anomaly.data.groundtruth import Ranges, ranges_to_labels, read_ucsd_mat
+from anomaly.data.frames import VIDEO_SUFFIXES, video_info
+from anomaly.data.groundtruth import ranges_by_number, ranges_to_labels, ucsd_mat_ranges
+from anomaly.data.matfile import iter_mats, load_mat
 from anomaly.data.video import Video, VideoDataset
 from anomaly.errors import DataError, MissingDataError
 
@@ -81,19 +79,23 @@ def _original(root: Path, name: str) -> VideoDataset:
             raise MissingDataError(f"{folder}: missing. Expected:\n{LAYOUTS.format(root=root)}")
     train = [Video(p.stem, p) for p in _numbered(videos / "training_videos", _is_video)]
     label_files = {_number(p): p for p in _numbered(masks, lambda p: p.name.endswith("_label.mat"))}
-    test = []
-    for path in _numbered(videos / "testing_videos", _is_video):
-        number = _number(path)
-        if number not in label_files:
+    test_files = _numbered(videos / "testing_videos", _is_video)
+    for path in test_files:
+        if _number(path) not in label_files:
+            number = _number(path)
             raise DataError(f"{path}: test video {number} has no ground truth; expected {masks}/{number}_label.mat")
-        labels = _mask_labels(label_files.pop(number), Video(path.stem, path))
-        test.append(Video(path.stem, path, labels))
-    if label_files:
-        number, path = min(label_files.items())
+    extra = sorted(set(label_files) - {_number(p) for p in test_files})
+    if extra:
+        number = extra[0]
         raise DataError(
-            f"{path}: ground truth for test video {number}, but {videos / 'testing_videos'} holds no video "
-            f"{number:02d}.avi; put the video back or remove this file"
+            f"{label_files[number]}: ground truth for test video {number}, but {videos / 'testing_videos'} holds no "
+            f"video {number:02d}.avi; put the video back or remove this file"
         )
+    contents = iter_mats([label_files[_number(p)] for p in test_files])  # read one at a time (large masks)
+    test = []
+    for path, content in zip(test_files, contents, strict=True):
+        video = Video(path.stem, path)
+        test.append(Video(path.stem, path, _mask_labels(label_files[_number(path)], content, video)))
     return VideoDataset(name, root, train, test)
 
 
@@ -103,10 +105,14 @@ def _frames(root: Path, name: str) -> VideoDataset:
         raise DataError(f"{root}: no ground-truth file {gt.name}. Expected:\n{LAYOUTS.format(root=root)}")
     train = [Video(p.name, p) for p in _numbered(root / "training" / "frames", Path.is_dir)]
     test = [Video(p.name, p) for p in _numbered(root / "testing" / "frames", Path.is_dir)]
-    content = _loadmat(gt)
-    if "gt" in content:  # ranges per test video in order, as ped2.mat: entries past the videos go unused
-        ranges = read_ucsd_mat(gt)
-        return VideoDataset(name, root, train, [_ranges_labelled(video, ranges, gt) for video in test])
+    content = load_mat(gt)
+    if "gt" in content:  # ranges per test video in order, as ped2.mat
+        ranges = ranges_by_number([_number(v.source) for v in test], ucsd_mat_ranges(content, gt), gt)
+        labelled = [
+            Video(v.name, v.source, ranges_to_labels(ranges[_number(v.source)], len(v), f"test video {v.name}"))
+            for v in test
+        ]
+        return VideoDataset(name, root, train, labelled)
     vectors = {int(key): key for key in content if key.isdigit()}
     if not vectors:
         found = [key for key in content if not key.startswith("__")]
@@ -126,17 +132,10 @@ def _frames(root: Path, name: str) -> VideoDataset:
     return VideoDataset(name, root, train, labelled)
 
 
-def _ranges_labelled(video: Video, ranges: list[Ranges], gt: Path) -> Video:
-    number = _number(video.source)
-    if number > len(ranges):
-        raise DataError(f"{video.source}: test video {number} has no ground truth; {gt} lists {len(ranges)}")
-    labels = ranges_to_labels(ranges[number - 1], len(video), f"{gt} (video {video.name})")
-    return Video(video.name, video.source, labels)
-
-
-def _mask_labels(path: Path, video: Video) -> np.ndarray:
+def _mask_labels(path: Path, content: dict[str, Any] | DataError, video: Video) -> np.ndarray:
     """A frame is abnormal when any pixel of its mask is set."""
-    content = _loadmat(path)
+    if isinstance(content, DataError):
+        raise content
     if "volLabel" not in content:
         raise DataError(f"{path}: no variable 'volLabel'; found {[k for k in content if not k.startswith('__')]}")
     cells = np.asarray(content["volLabel"])
@@ -146,14 +145,14 @@ def _mask_labels(path: Path, video: Video) -> np.ndarray:
     frames = len(video)
     if len(cells) != frames:
         raise DataError(f"{path}: {len(cells)} masks for the {frames} frames of {video.source}; expected {frames}")
-    height, width = _frame_size(video.source)
+    info = video_info(video.source)
     labels = np.zeros(frames, dtype=np.int64)
     for index, cell in enumerate(cells):
         mask = np.asarray(cell)
-        if mask.shape != (height, width):
+        if mask.shape != (info.height, info.width) or mask.dtype.kind not in "biuf":
             raise DataError(
-                f"{path}: mask {index + 1} has shape {mask.shape}; expected ({height}, {width}), "
-                f"the frame size of {video.source}"
+                f"{path}: mask {index + 1} has shape {mask.shape} ({mask.dtype}); expected ({info.height}, "
+                f"{info.width}) numbers, the frame size of {video.source}"
             )
         labels[index] = int(mask.any())
     return labels
@@ -167,27 +166,9 @@ def _vector_labels(path: Path, key: str, content: dict[str, Any], video: Video) 
             f"{path}: variable {key!r} has shape {vector.shape}; expected a 1x{frames} 0/1 vector, "
             f"one entry per frame of {video.source}"
         )
-    labels = vector.ravel().astype(np.int64)
-    if not np.isin(labels, (0, 1)).all():
+    if vector.dtype.kind not in "biuf" or not np.isin(vector, (0, 1)).all():
         raise DataError(f"{path}: variable {key!r} holds values other than 0 and 1")
-    return labels
-
-
-def _loadmat(path: Path) -> dict[str, Any]:
-    try:
-        return scipy.io.loadmat(path)
-    except Exception as err:  # scipy raises several unrelated types for a bad file
-        raise DataError(f"{path}: cannot read this MATLAB file ({err})") from err
-
-
-def _frame_size(path: Path) -> tuple[int, int]:
-    capture = cv2.VideoCapture(str(path))
-    try:
-        if not capture.isOpened():
-            raise DataError(f"{path}: OpenCV cannot open this video; is it a readable video file?")
-        return int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
-    finally:
-        capture.release()
+    return vector.ravel().astype(np.int64)
 
 
 def _is_video(path: Path) -> bool:
@@ -208,6 +189,6 @@ def _checked(dataset: VideoDataset) -> VideoDataset:
         if not videos:
             raise DataError(f"{dataset.root}: no {split} videos found. Expected:\n{LAYOUTS.format(root=dataset.root)}")
         for video in videos:
-            if video.source_frame_count() <= 0:
+            if video.source_frames <= 0:
                 raise DataError(f"{video.source}: no frames (an empty video, or a folder without image files)")
     return dataset

@@ -23,17 +23,13 @@ Without ground truth the test videos carry no labels (``labels=None``): they can
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 
-import numpy as np
-
 from anomaly.data.frames import VIDEO_SUFFIXES, image_files
+from anomaly.data.groundtruth import ranges_to_labels, read_ranges_csv
 from anomaly.data.video import Video, VideoDataset
 from anomaly.errors import DataError, MissingDataError
-
-HEADER = ["video", "start", "end"]
 
 
 def load_folder(
@@ -89,33 +85,7 @@ def videos_in(folder: Path, split: str) -> list[Video]:
 
 def labelled(videos: list[Video], path: Path) -> list[Video]:
     """``videos`` with 0/1 frame labels from a ``video,start,end`` CSV file of abnormal ranges."""
-    if not path.is_file():
-        raise DataError(f"{path}: no such ground-truth file; set dataset.ground_truth=PATH (or null for none)")
-    by_name = {video.name: video for video in videos}
-    labels = {video.name: np.zeros(len(video), dtype=np.int64) for video in videos}
-    with open(path, newline="", encoding="utf-8-sig", errors="replace") as handle:
-        reader = csv.reader(handle)
-        rows = [
-            (reader.line_num, [cell.strip() for cell in row])
-            for row in reader
-            if any(cell.strip() for cell in row) and not row[0].strip().startswith("#")
-        ]
-    if not rows or [cell.lower() for cell in rows[0][1]] != HEADER:
-        found = ",".join(rows[0][1]) if rows else "nothing"
-        raise DataError(f"{path}: expected the header line 'video,start,end' first, found {found!r}")
-    for number, row in rows[1:]:
-        if len(row) != 3 or not row[1].isdigit() or not row[2].isdigit() or not 1 <= int(row[1]) <= int(row[2]):
-            raise DataError(
-                f"{path}, line {number}: cannot read {','.join(row)!r}; expected 'video,start,end' with "
-                f"1-based inclusive frame numbers, 1 <= start <= end"
-            )
-        video, start, end = row[0], int(row[1]), int(row[2])
-        if video not in by_name:
-            raise DataError(f"{path}, line {number}: no test video {video!r}; the test videos are {sorted(by_name)}")
-        if end > len(labels[video]):
-            raise DataError(
-                f"{path}, line {number}: range {start}-{end} goes past the {len(labels[video])} frames "
-                f"of {by_name[video].source}"
-            )
-        labels[video][start - 1 : end] = 1
-    return [Video(video.name, video.source, labels[video.name]) for video in videos]
+    ranges = read_ranges_csv(path, [video.name for video in videos])
+    return [
+        Video(v.name, v.source, ranges_to_labels(ranges[v.name], len(v), f"test video {v.name}")) for v in videos
+    ]

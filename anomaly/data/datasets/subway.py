@@ -26,19 +26,16 @@ Ranges inside the training minutes are not used: the protocol trains on those fr
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from anomaly.data.frames import image_files
+from anomaly.data.frames import image_files, video_info
+from anomaly.data.groundtruth import ranges_to_labels, read_ranges_file
 from anomaly.data.video import Video, VideoDataset
 from anomaly.errors import DataError, MissingDataError
 
 FRAME_FOLDER_FPS = 25.0  # a folder of frames carries no rate: the Subway videos' own, unless given
-
-_RANGE = re.compile(r"^(\d+)\s*(?:[,;\-]|\s)\s*(\d+)$")
 
 
 def load_subway(
@@ -80,7 +77,7 @@ def load_subway(
     if train_minutes <= 0 or segment_frames <= 0:
         raise DataError(f"dataset {name!r}: train_minutes and segment_frames must be positive")
     rate = fps or _frame_rate(source)
-    total = Video(name, source).source_frame_count()
+    total = Video(name, source).source_frames
     first_test = round(train_minutes * 60 * rate)
     if first_test >= total:
         raise DataError(
@@ -106,24 +103,7 @@ def segment_spans(first: int, total: int, segment_frames: int) -> list[tuple[int
 
 def read_ranges(path: Path, frames: int) -> np.ndarray:
     """Per-frame 0/1 labels of a video of ``frames`` frames from a ranges file (module docstring)."""
-    if not path.is_file():
-        raise DataError(f"{path}: no such ground-truth file; set dataset.ground_truth=PATH (or null for none)")
-    labels = np.zeros(frames, dtype=np.int64)
-    for number, raw in enumerate(path.read_text(errors="replace").splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip()
-        if not line or re.fullmatch(r"start\s*[,;\s]\s*end", line, re.IGNORECASE):
-            continue
-        match = _RANGE.match(line)
-        if not match or int(match[1]) > int(match[2]) or int(match[1]) < 1:
-            raise DataError(
-                f"{path}, line {number}: cannot read {raw.strip()!r}; expected a 1-based inclusive range "
-                f"'start,end' (or 'start-end', 'start end') with 1 <= start <= end"
-            )
-        start, end = int(match[1]), int(match[2])
-        if end > frames:
-            raise DataError(f"{path}, line {number}: range {start}-{end} goes past the video's {frames} frames")
-        labels[start - 1 : end] = 1
-    return labels
+    return ranges_to_labels(read_ranges_file(path), frames, "the recording")
 
 
 def _frame_rate(source: Path) -> float:
@@ -131,16 +111,10 @@ def _frame_rate(source: Path) -> float:
         if not image_files(source):
             raise DataError(f"{source}: no image files (.jpg, .png, .tif, .bmp) in this frame folder")
         return FRAME_FOLDER_FPS
-    capture = cv2.VideoCapture(str(source))
-    try:
-        if not capture.isOpened():
-            raise DataError(f"{source}: OpenCV cannot open this video; is it a readable video file?")
-        rate = capture.get(cv2.CAP_PROP_FPS)
-    finally:
-        capture.release()
+    rate = video_info(source).fps
     if not rate or math.isnan(rate) or rate <= 0:
         raise DataError(f"{source}: the video does not tell its frame rate; set it with dataset.fps=25")
-    return float(rate)
+    return rate
 
 
 def _span(start: int, stop: int) -> str:

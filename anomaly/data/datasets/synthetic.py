@@ -47,7 +47,7 @@ from tqdm import tqdm
 
 from anomaly.data.datasets.ucsd import load_ucsd
 from anomaly.data.video import VideoDataset
-from anomaly.errors import DataError
+from anomaly.errors import ConfigError, DataError
 
 WIDTH, HEIGHT = 120, 80
 MARKER = "synthetic.json"
@@ -266,7 +266,7 @@ def generate_synthetic(
         DataError: ``root`` holds something else, or a synthetic dataset made with other settings.
     """
     if frames < 70 or train_videos < 1 or test_videos < 1 or walkers < 0:
-        raise ValueError(
+        raise ConfigError(
             f"need frames >= 70, videos >= 1 and walkers >= 0; got {frames}, "
             f"{train_videos}/{test_videos} videos and {walkers} walkers"
         )
@@ -278,15 +278,18 @@ def generate_synthetic(
     if existing is not None or (root.exists() and (not root.is_dir() or any(root.iterdir()))):
         what = f"a synthetic dataset made with {existing}" if existing else "something that is not one"
         raise DataError(f"{root} holds {what}; asked for {settings}. Delete it or choose another root.")
-    root.parent.mkdir(parents=True, exist_ok=True)
     partial = root.parent / f".{root.name}.partial-{uuid.uuid4().hex[:12]}"
     try:
+        root.parent.mkdir(parents=True, exist_ok=True)
         partial.mkdir()
         _build(partial, settings, f"synthetic dataset -> {root}", progress)
         partial.replace(root)  # atomic; replaces an empty folder, fails on a non-empty one
-    except OSError:
+    except OSError as err:
         if _complete(root) != settings:  # not just another process finishing first
-            raise
+            raise DataError(
+                f"cannot write the synthetic dataset into {root} ({err.strerror or err}); make that folder "
+                f"writable, or set the data folder elsewhere with ANOMALY_DATA=DIR (or dataset.root=DIR)"
+            ) from None
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return root

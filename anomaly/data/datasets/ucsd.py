@@ -16,8 +16,8 @@ The frames layout used by many later works::
       testing/frames/01/000.jpg ...
       UCSDped2.m  or  ped2.mat
 
-Test videos are paired with ground-truth entries by their number (``Test003`` / ``03`` -> 3rd entry), so
-a root holding only some of the videos works.
+Test videos are paired with ground-truth entries by their number (``Test003`` / ``03`` -> 3rd entry); the
+file must describe exactly the test videos present (as many entries as videos, numbered from 1).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from anomaly.data.groundtruth import Ranges, ranges_to_labels, read_ucsd_ground_truth
+from anomaly.data.groundtruth import ranges_by_number, ranges_to_labels, read_ucsd_ground_truth
 from anomaly.data.video import Video, VideoDataset
 from anomaly.errors import DataError, MissingDataError
 
@@ -60,16 +60,11 @@ def _ground_truth_file(candidates: list[Path], folder: Path) -> Path:
 
 
 def _labelled(videos: list[Path], ground_truth: Path) -> list[Video]:
-    ranges: list[Ranges] = read_ucsd_ground_truth(ground_truth)
+    ranges = ranges_by_number([_video_number(f) for f in videos], read_ucsd_ground_truth(ground_truth), ground_truth)
     labelled = []
     for folder in videos:
-        number = _video_number(folder)
-        if not 1 <= number <= len(ranges):
-            raise DataError(
-                f"{folder}: test video {number} has no ground truth; {ground_truth} lists {len(ranges)} videos"
-            )
         video = Video(folder.name, folder)
-        labels = ranges_to_labels(ranges[number - 1], len(video), f"{ground_truth} (video {folder.name})")
+        labels = ranges_to_labels(ranges[_video_number(folder)], len(video), f"test video {folder.name}")
         labelled.append(Video(folder.name, folder, labels))
     return labelled
 
@@ -109,6 +104,6 @@ def _checked(dataset: VideoDataset) -> VideoDataset:
                 + LAYOUTS.format(root=dataset.root, name=dataset.name)
             )
         for video in videos:
-            if video.source_frame_count() == 0:
+            if video.source_frames == 0:
                 raise DataError(f"{video.source}: no image files (.tif, .jpg, .png, .bmp) in this video folder")
     return dataset
