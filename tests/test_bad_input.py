@@ -10,23 +10,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers.datasets import make_ucsd_original
 from helpers.entrypoints import FAST, results, run_entry
 
 from anomaly.model.caffe import write_caffemodel
 from anomaly.model.convlstm import EncoderForecaster
-
-
-@pytest.fixture
-def tiny(tmp_path: Path) -> Path:
-    make_ucsd_original(
-        tmp_path / "data" / "ped2",
-        train_frames=(12, 12, 10),
-        test_frames=(14, 12),
-        size=(24, 16),
-        gt=[[(8, 14)], [(3, 6)]],
-    )
-    return tmp_path
 
 
 def refused(tmp: Path, script: str, overrides: list[str], message: str, env: dict[str, str] | None = None) -> dict:

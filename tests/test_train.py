@@ -8,23 +8,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import pytorch_lightning as pl
 import torch
 from helpers.config import compose_config
 from helpers.datasets import make_ucsd_original
 from helpers.entrypoints import FAST, ROOT, results, run_entry
+from hydra.utils import instantiate
 
-
-@pytest.fixture
-def tiny(tmp_path: Path) -> Path:
-    """A tiny 'ped2' in the original UCSD layout: 3 training videos, 2 test videos with anomalies."""
-    make_ucsd_original(
-        tmp_path / "data" / "ped2",
-        train_frames=(12, 12, 10),
-        test_frames=(14, 12),
-        size=(24, 16),
-        gt=[[(8, 14)], [(3, 6)]],
-    )
-    return tmp_path
+from anomaly.lightning.callbacks import TestScoring
+from anomaly.model.caffe import write_caffemodel
+from anomaly.model.convlstm import EncoderForecaster
 
 
 def compose_train(*overrides: str):
@@ -272,3 +265,31 @@ def test_table2_sweep_with_smoke_budget_fills_every_cell_or_marks_missing_data(t
         ped1, ped2, avenue = line.split("|")[2:5]
         assert ped1.strip() == avenue.strip() == "missing data"
         assert "(paper " in ped2
+
+
+def test_eval_never_decodes_the_training_videos(tiny: Path) -> None:
+    """A damaged training frame does not block scoring a model: eval only needs the test videos."""
+    (tiny / "data/ped2/Train/Train001/001.tif").write_bytes(b"not an image")
+    weights = tiny / "random.caffemodel"
+    write_caffemodel(EncoderForecaster(), weights)
+    run_entry("eval.py", ["dataset=ped2", "tau=2", "logger=none", f"weights={weights}"], tiny)
+    [result] = results(tiny)
+    assert result["status"] == "ok"
+    assert not any("Train" in p.name for p in (tiny / ".cache/frames").iterdir())
+
+
+def test_the_dataset_is_described_once_per_job(tiny: Path) -> None:
+    """fit, the learning curve and test all use the one description of the dataset the loader made."""
+    cfg = compose_config("train", "dataset=ped2", f"dataset.root={tiny / 'data/ped2'}", *FAST,
+                         f"paths.cache_dir={tiny / 'cache'}")  # fmt: skip
+    datamodule = instantiate(cfg.datamodule)
+    calls = []
+    load = datamodule.load
+    datamodule.load = lambda: calls.append(1) or load()
+    module = instantiate(cfg.model)
+    trainer = pl.Trainer(max_epochs=1, limit_train_batches=1, limit_val_batches=1, logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False,
+                         callbacks=[TestScoring("paper", 0.0, "micro")])  # fmt: skip
+    trainer.fit(module, datamodule=datamodule)
+    trainer.test(module, datamodule=datamodule)
+    assert len(calls) == 1
