@@ -1,87 +1,243 @@
-"""Benchmark: parameters, training throughput and test-time frames/s on this machine.
+"""Benchmark: how close to this machine's convolution peak the network trains and scores, in every mode.
 
-``python -m anomaly.bench [--device cuda] [--steps 10] [--batch 4] [--tau 5] [--ucsd ROOT]``. Prints only
-what it measured: training volumes/s (forward + backward + Adam step, batch 4, tau 5, 227x227, prediction)
-and test frames/s (one scored frame per test window, batch 8, no gradients), each after warm-up steps.
-With ``--ucsd ROOT`` (e.g. ../shared/data/ped2) it also reads one whole training epoch (strides 1, 2, 3)
-from the frame cache, without the model, and prints volumes/s: the data pipeline's cost per epoch.
+``python -m anomaly.bench [--device cuda] [--steps 10] [--json PATH] [--ucsd ROOT]`` (``make bench``).
+
+In one run it measures:
+
+1. the peak: GFLOP/s of a 3x3 convolution of each of the model's gate shapes (the three fused ConvLSTM gate
+   convolutions, ``cat(x, h) -> 4C``) at the benchmark's training batch, in fp32 and bf16; the fastest of
+   the three is the peak of that precision;
+2. for each mode (eager / ``torch.compile``; fp32 / bf16 autocast; on a GPU also CUDA graphs through
+   ``mode="reduce-overhead"``): training volumes/s (forward + backward + Adam, the recipe's optimiser) and
+   test frames/s (one scored frame per test window, no gradients), each after warm-up (compile included);
+3. the FLOPs of one training volume and of one test window, counted by ``FlopCounterMode`` on the network
+   as it runs, so that each mode's rate becomes GFLOP/s and a fraction of the peak of its precision.
+
+Printed as a table; ``--json PATH`` writes ``{"device", "peak_gflops": {"fp32", "bf16"}, "flops", "modes":
+[{"name", "precision", "compiled", "train_volumes_per_s", "test_frames_per_s", "train_fraction_of_peak",
+"test_fraction_of_peak", ...}]}``. Only what was measured is printed. With ``--ucsd ROOT`` it also reads
+one cached training epoch of a UCSD dataset without the model (the data pipeline's cost).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import platform
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
 from torch.utils.data import DataLoader
+from torch.utils.flop_counter import FlopCounterMode
 
+import anomaly.jobs.run  # noqa: F401  (registers the config's resolvers)
+from anomaly.atomic import write_atomic
 from anomaly.data.cache import cached_frames
 from anomaly.data.datasets.ucsd import load_ucsd
 from anomaly.data.volumes import TrainingVolumes
 from anomaly.lightning.module import AnomalyModule
 from anomaly.model.convlstm import count_parameters
 
+CONF = Path(__file__).resolve().parents[1] / "conf"
+GATES = ((32, 64, 55), (64, 128, 27), (128, 256, 13))  # (Cin + C, 4C, H = W) of the three ConvLSTM levels
 
-def _timed(step, steps: int, warmup: int, device: torch.device) -> float:
-    for _ in range(warmup):
-        step()
+
+@dataclass
+class Mode:
+    name: str
+    precision: str  # fp32 | bf16
+    compiled: bool
+    compile_mode: str | None = None
+    train_volumes_per_s: float = 0.0
+    test_frames_per_s: float = 0.0
+    train_gflops: float = 0.0
+    test_gflops: float = 0.0
+    train_fraction_of_peak: float = 0.0
+    test_fraction_of_peak: float = 0.0
+    compile_s: float = 0.0
+
+
+def build(tau: int, device: torch.device) -> AnomalyModule:
+    """The LightningModule of ``conf/`` (the recipe's defaults), on ``device``."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=[f"tau={tau}", "dataset=ped2"])
+    return instantiate(cfg.model).to(device)
+
+
+def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
+
+
+def timed(step: Callable[[], None], steps: int, device: torch.device) -> float:
+    """Seconds per call of ``step``, after the caller's warm-up."""
+    synchronize(device)
     started = time.perf_counter()
     for _ in range(steps):
         step()
+    synchronize(device)
+    return (time.perf_counter() - started) / steps
+
+
+@contextlib.contextmanager
+def precision(name: str, device: torch.device) -> Iterator[None]:
+    if name == "bf16":
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            yield
+    else:
+        yield
+
+
+def conv_peak(batch: int, device: torch.device, dtype: torch.dtype, steps: int) -> dict[str, float]:
+    """GFLOP/s of the three gate convolutions (forward, padding 1) at ``batch``."""
+    rates = {}
+    for cin, cout, size in GATES:
+        x = torch.rand(batch, cin, size, size, device=device, dtype=dtype)
+        w = torch.rand(cout, cin, 3, 3, device=device, dtype=dtype) * 0.01
+        for _ in range(3):
+            F.conv2d(x, w, padding=1)
+        seconds = timed(lambda x=x, w=w: F.conv2d(x, w, padding=1), steps * 3, device)
+        rates[f"{cin}->{cout}@{size}"] = 2 * batch * cout * cin * 9 * size * size / seconds / 1e9
+    return rates
+
+
+def count_flops(module: AnomalyModule, tau: int, device: torch.device) -> tuple[float, float]:
+    """FLOPs of one training volume (forward + backward) and of one test window (forward)."""
+    volume = torch.randint(0, 256, (1, 2 * tau, 1, 227, 227), dtype=torch.uint8, device=device)
+    with FlopCounterMode(display=False) as train:
+        module.loss(volume).backward()
+    module.zero_grad(set_to_none=True)
+    with torch.no_grad(), FlopCounterMode(display=False) as test:
+        module.window_errors(volume)
+    return float(train.get_total_flops()), float(test.get_total_flops())
+
+
+def measure(mode: Mode, tau: int, batch: int, test_batch: int, steps: int, device: torch.device) -> Mode:
+    torch.manual_seed(0)
+    module = build(tau, device)
+    if mode.compiled:
+        module.net.compile(mode=mode.compile_mode)
+    optimizer = module.configure_optimizers()
+    volume = torch.randint(0, 256, (batch, 2 * tau, 1, 227, 227), dtype=torch.uint8, device=device)
+    windows = torch.randint(0, 256, (test_batch, 2 * tau, 1, 227, 227), dtype=torch.uint8, device=device)
+
+    def train_step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with precision(mode.precision, device):
+            loss = module.loss(volume)
+        loss.backward()
+        optimizer.step()
+
+    @torch.no_grad()
+    def test_step() -> None:
+        with precision(mode.precision, device):
+            module.window_errors(windows)
+
+    started = time.perf_counter()
+    train_step()  # the first call compiles
+    module.eval()
+    test_step()
+    module.train()
+    mode.compile_s = time.perf_counter() - started if mode.compiled else 0.0
+    for _ in range(2):
+        train_step()
+    mode.train_volumes_per_s = batch / timed(train_step, steps, device)
+    module.eval()
+    for _ in range(2):
+        test_step()
+    mode.test_frames_per_s = test_batch / timed(test_step, steps, device)
+    return mode
+
+
+def modes_for(device: torch.device) -> list[Mode]:
+    modes = [
+        Mode("eager fp32", "fp32", False),
+        Mode("compiled fp32", "fp32", True),
+        Mode("eager bf16", "bf16", False),
+        Mode("compiled bf16", "bf16", True),
+    ]
     if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - started
+        modes += [
+            Mode("CUDA graphs fp32", "fp32", True, "reduce-overhead"),
+            Mode("CUDA graphs bf16", "bf16", True, "reduce-overhead"),
+        ]
+    return modes
 
 
-def main(argv: list[str] | None = None) -> None:
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per measurement (after warm-up)")
+    parser.add_argument("--batch", type=int, default=4, help="training batch (the recipe's 4 for tau=5)")
     parser.add_argument("--test-batch", type=int, default=8)
     parser.add_argument("--tau", type=int, default=5)
+    parser.add_argument("--modes", help="comma-separated names to run (default: all of this device)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     parser.add_argument("--ucsd", type=Path, help="a UCSD Ped1/Ped2 root: also time a cached epoch of it")
     parser.add_argument("--cache-dir", type=Path, default=Path(".cache/frames"))
     args = parser.parse_args(argv)
     device = torch.device(args.device)
-    module = AnomalyModule(tau=args.tau).to(device)
-    optimizer = module.configure_optimizers()
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    name = device_name(device)
     print(f"device: {name}; torch {torch.__version__}")
-    print(f"parameters: {count_parameters(module.net):,}")
 
-    volume = torch.rand(args.batch, 2 * args.tau, 1, 227, 227, device=device)
+    peaks = {p: conv_peak(args.batch, device, dtype, args.steps) for p, dtype in (("fp32", torch.float32),
+                                                                                 ("bf16", torch.bfloat16))}  # fmt: skip
+    peak = {p: max(rates.values()) for p, rates in peaks.items()}
+    for p, rates in peaks.items():
+        shapes = ", ".join(f"{shape} {rate:.0f}" for shape, rate in rates.items())
+        print(f"peak {p}: {peak[p]:.0f} GFLOP/s (3x3 gate convolutions at batch {args.batch}: {shapes})")
 
-    def train_step() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        module._loss(volume).backward()
-        optimizer.step()
+    counter = build(args.tau, device)
+    train_flops, test_flops = count_flops(counter, args.tau, device)
+    print(f"parameters: {count_parameters(counter.net):,}; FLOPs (FlopCounterMode): {train_flops / 1e9:.2f} G "
+          f"per training volume (forward + backward), {test_flops / 1e9:.2f} G per test window")  # fmt: skip
 
-    seconds = _timed(train_step, args.steps, args.warmup, device)
-    print(
-        f"training: {args.steps * args.batch / seconds:.2f} volumes/s "
-        f"(batch {args.batch}, tau {args.tau}, forward+backward+step, {seconds / args.steps * 1000:.0f} ms/step)"
-    )
-
-    windows = torch.rand(args.test_batch, args.tau, 1, 227, 227, device=device)
-
-    @torch.no_grad()
-    def test_step() -> None:
-        module.net(windows, tau_out=args.tau)
-
-    module.eval()
-    seconds = _timed(test_step, args.steps, args.warmup, device)
-    print(
-        f"test: {args.steps * args.test_batch / seconds:.1f} frames/s (batch {args.test_batch} windows, "
-        f"one scored frame per window)"
-    )
-
+    wanted = None if not args.modes else {m.strip() for m in args.modes.split(",")}
+    modes = [m for m in modes_for(device) if wanted is None or m.name in wanted]
+    print(f"\n{'mode':18s} {'train vol/s':>11s} {'GFLOP/s':>8s} {'of peak':>8s}   {'test fr/s':>9s} {'GFLOP/s':>8s} "
+          f"{'of peak':>8s}   compile")  # fmt: skip
+    for mode in modes:
+        measure(mode, args.tau, args.batch, args.test_batch, args.steps, device)
+        mode.train_gflops = mode.train_volumes_per_s * train_flops / 1e9
+        mode.test_gflops = mode.test_frames_per_s * test_flops / 1e9
+        mode.train_fraction_of_peak = mode.train_gflops / peak[mode.precision]
+        mode.test_fraction_of_peak = mode.test_gflops / peak[mode.precision]
+        compile_time = f"{mode.compile_s:.0f} s" if mode.compiled else "-"
+        print(f"{mode.name:18s} {mode.train_volumes_per_s:11.2f} {mode.train_gflops:8.1f} "
+              f"{100 * mode.train_fraction_of_peak:7.1f}%   {mode.test_frames_per_s:9.1f} {mode.test_gflops:8.1f} "
+              f"{100 * mode.test_fraction_of_peak:7.1f}%   {compile_time}")  # fmt: skip
+    figures = {
+        "device": name,
+        "torch": torch.__version__,
+        "batch": args.batch,
+        "test_batch": args.test_batch,
+        "tau": args.tau,
+        "peak_gflops": peak,
+        "gate_gflops": peaks,
+        "flops": {"train_volume": train_flops, "test_window": test_flops},
+        "modes": [asdict(mode) for mode in modes],
+    }
+    if args.json:
+        write_atomic(args.json, json.dumps(figures, indent=1))
+        print(f"\nwrote {args.json}")
     if args.ucsd:
         cached_epoch(args.ucsd, args.cache_dir, args.batch, args.tau)
+    return figures
 
 
 def cached_epoch(root: Path, cache_dir: Path, batch: int, tau: int) -> None:

@@ -293,3 +293,17 @@ def test_the_dataset_is_described_once_per_job(tiny: Path) -> None:
     trainer.fit(module, datamodule=datamodule)
     trainer.test(module, datamodule=datamodule)
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        pytest.param(["tau=1", "model.compile=true"], id="compiled"),  # tau=1: a small graph, a short compile
+        pytest.param(["trainer.precision=bf16-mixed"], id="bf16"),
+    ],
+)
+def test_fast_modes_train_a_few_steps_and_score(tiny: Path, overrides: list[str]) -> None:
+    run_entry("train.py", ["dataset=ped2", *FAST, "+trainer.limit_train_batches=3", *overrides], tiny)
+    [result] = results(tiny)
+    assert result["status"] == "ok" and 0 <= result["metrics"]["auc"] <= 1
+    assert result["config"]["model"]["compile"] == ("model.compile=true" in overrides)
