@@ -2,6 +2,8 @@
 
 ``python eval.py dataset=ped2 weights=PATH`` where PATH is one of the authors' ``.caffemodel`` files or a
 checkpoint of ``train.py``. Prints AUC, EER, scored frames and frames/s; writes ``results.json``.
+``scoring.normalization=calibrated`` scores with the calibration stored with the weights (``calibrate.py``)
+and also prints the operating point of its alarm threshold.
 """
 
 from __future__ import annotations
@@ -12,12 +14,17 @@ import hydra
 from omegaconf import DictConfig
 
 from anomaly.jobs.run import build, run_job, test_results
-from anomaly.model.weights import load_weights
+from anomaly.lightning.callbacks import TestScoring, find_callback
+from anomaly.model.weights import find_calibration, load_weights
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     datamodule, module, trainer = build(cfg)
     load_weights(module.net, cfg.weights, cfg.tau, cfg.task.name)
+    if cfg.scoring.normalization == "calibrated":  # the errors ranked among normal video's, stored with the weights
+        calibration, where = find_calibration(cfg.weights, cfg.calibration)
+        calibration.check(cfg.tau, cfg.task.name, str(where))
+        find_callback(trainer, TestScoring).calibration = calibration
     trainer.test(module, datamodule=datamodule)
     return test_results(trainer)
 

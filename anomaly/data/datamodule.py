@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from pytorch_lightning.trainer.states import TrainerFn
 from torch.utils.data import DataLoader, Sampler
 
 from anomaly.data.cache import cached_frames
+from anomaly.data.datasets.folder import videos_in
 from anomaly.data.video import Video, VideoDataset
 from anomaly.data.volumes import TestWindows, TrainingVolumes
 from anomaly.errors import ConfigError, DataError
@@ -164,6 +166,28 @@ class VideoDataModule(pl.LightningDataModule):
                 "the single training video is too short to hold out a validation part; set datamodule.val_fraction=0"
             )
         return [frames[0][:cut]], [frames[0][cut:]]
+
+    def normal_dataloader(self, normal: str, folder: str | None = None) -> DataLoader:
+        """Stride-1 windows of normal video, for calibration: ``train`` (all training videos), ``heldout`` (the
+        held-out part of them) or ``folder`` (the user's own normal clips in ``folder``)."""
+        if normal == "folder":
+            if folder is None:
+                raise ConfigError("normal=folder needs normal_dir=PATH: a folder of normal videos or frame folders")
+            videos = videos_in(Path(folder), "normal")
+            frames = cached_frames(videos, self.frame_size, self.cache_dir)
+            self._check_lengths(videos, frames, "normal")
+        elif normal in ("train", "heldout"):
+            videos = self.dataset.train
+            frames = cached_frames(videos, self.frame_size, self.cache_dir)
+            self._check_lengths(videos, frames, "normal")
+            if normal == "heldout":
+                frames = self._split(frames)[1]
+                if not frames:
+                    raise ConfigError("normal=heldout, but datamodule.val_fraction=0 holds out nothing: normal=train")
+        else:
+            raise ConfigError(f"normal={normal!r}: expected train, heldout or folder")
+        windows = TestWindows(frames, self.length)
+        return DataLoader(windows, batch_size=self.test_batch_size, num_workers=self.num_workers)
 
     @property
     def test_videos(self) -> list[Video]:

@@ -20,6 +20,7 @@ from PIL import Image, UnidentifiedImageError
 from anomaly.errors import DataError
 
 IMAGE_SUFFIXES = {".tif", ".tiff", ".jpg", ".jpeg", ".png", ".bmp"}
+FRAME_FOLDER_FPS = 25.0  # a folder of frames carries no frame rate: this one is assumed unless one is given
 VIDEO_SUFFIXES = {".avi", ".mp4", ".mov", ".mkv", ".mpg", ".mpeg", ".m4v", ".webm"}
 
 

@@ -81,10 +81,12 @@ class Video:
 class VideoDataset:
     """What every dataset loader returns: training videos (normal only) and test videos.
 
-    Test videos carry per-frame labels where ground truth is known (``labels=None`` otherwise).
+    Test videos carry per-frame labels where ground truth is known (``labels=None`` otherwise). ``fps`` is the
+    frame rate of the recordings (for times and false alarms per minute).
     """
 
     name: str
     root: Path
     train: list[Video]
     test: list[Video]
+    fps: float

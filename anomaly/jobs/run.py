@@ -79,8 +79,10 @@ def build(cfg: DictConfig) -> tuple[VideoDataModule, AnomalyModule, pl.Trainer]:
 
 def test_results(trainer: pl.Trainer) -> dict[str, Any]:
     """Metrics and per-video scores of the last ``trainer.test``, for ``results.json``; printed too."""
-    evaluation = find_callback(trainer, TestScoring).evaluation
+    scoring = find_callback(trainer, TestScoring)
+    evaluation = scoring.evaluation
     names = [v.name for v in trainer.datamodule.test_videos]
+    alarms = evaluation.alarms or [None] * len(evaluation.videos)
     results = {
         "metrics": evaluation.metrics,
         "parameters": count_parameters(trainer.lightning_module.net),
@@ -93,9 +95,14 @@ def test_results(trainer: pl.Trainer) -> dict[str, Any]:
                 "regularity": regularity.tolist(),
                 "labels": video.labels.tolist(),  # 1 abnormal, 0 normal, -1 unknown
             }
-            for video, regularity in zip(evaluation.videos, evaluation.regularity, strict=True)
+            | ({} if alarm is None else {"alarm": alarm.tolist()})  # the calibrated protocol's 0/1 alarms
+            for video, regularity, alarm in zip(evaluation.videos, evaluation.regularity, alarms, strict=True)
         ],
     }
+    if evaluation.gt_events is not None:  # each ground-truth event: caught or not, and how many frames late
+        labelled = [names[v.index] for v in evaluation.videos if v.labelled]
+        results["gt_events"] = [e | {"video": labelled[e["video"]]} for e in evaluation.gt_events]
+        results["calibration"] = {"source": scoring.calibration.source, "windows": scoring.calibration.windows}
     print_metrics(results)
     return results
 
@@ -140,22 +147,7 @@ def run_job(cfg: DictConfig, body: Callable[[DictConfig], dict[str, Any]]) -> di
     """Run ``body`` and write ``results.json`` (status, metrics, config, wall time) whatever happens."""
     started = time.perf_counter()
     output_dir = Path(HydraConfig.get().runtime.output_dir)
-    results: dict[str, Any] = {
-        "status": "ok",
-        "kind": cfg.job,
-        "dataset": cfg.dataset.name,
-        "task": cfg.task.name,
-        "tau": cfg.tau,
-        "seed": cfg.seed,
-        "group": cfg.group,
-        "weights": OmegaConf.select(cfg, "weights", throw_on_missing=False),
-        "protocol": {
-            "score": cfg.scoring.score,
-            "smoothing_sigma": cfg.scoring.smoothing_sigma,
-            "auc": cfg.scoring.auc,
-            "mask": bool(cfg.dataset.mask),
-        },
-    }
+    results: dict[str, Any] = {"status": "ok", "kind": cfg.job, **_description(cfg)}
     try:
         results.update(body(cfg))
     except Exception as err:
@@ -185,6 +177,24 @@ def run_job(cfg: DictConfig, body: Callable[[DictConfig], dict[str, Any]]) -> di
     return results
 
 
+def _description(cfg: DictConfig) -> dict[str, Any]:
+    """What a job is about, for ``results.json`` and the report: data, method, weights, scoring protocol."""
+
+    def get(key: str) -> Any:
+        return OmegaConf.select(cfg, key, throw_on_missing=False)
+
+    protocol = {key: get(f"scoring.{key}") for key in ("score", "smoothing_sigma", "auc", "normalization")}
+    return {
+        "dataset": get("dataset.name"),
+        "task": get("task.name"),
+        "tau": get("tau"),
+        "seed": get("seed"),
+        "group": get("group"),
+        "weights": get("weights"),
+        "protocol": protocol | {"mask": bool(get("dataset.mask"))} if get("scoring") is not None else None,
+    }
+
+
 def _finish_wandb() -> None:
     """Each job finishes its own W&B run, so that the next job of a sweep starts a new one."""
     if "wandb" in sys.modules:
@@ -200,6 +210,13 @@ def print_metrics(results: dict[str, Any]) -> None:
     if "auc" in metrics:
         print(f"AUC {100 * metrics['auc']:.2f} %   EER {100 * metrics['eer']:.2f} %   ", end="")
     print(f"scored frames {int(metrics.get('frames', 0))}   {metrics.get('fps', 0):.1f} frames/s ({results['device']})")
+    if "op_tpr" in metrics:  # the calibrated protocol's operating point
+        print(
+            f"calibrated threshold: frame TPR {100 * metrics['op_tpr']:.1f} %   FPR {100 * metrics['op_fpr']:.1f} %   "
+            f"false alarms {metrics['false_alarms_per_minute']:.2f}/min of normal video   events detected "
+            f"{metrics['events_detected']}/{metrics['events_total']} (median delay "
+            f"{metrics['median_delay_frames']:g} frames)"
+        )
 
 
 class SweepSummary(Callback):

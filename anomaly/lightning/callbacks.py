@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from anomaly.atomic import atomic_path, write_atomic
 from anomaly.errors import ConfigError
+from anomaly.protocol.calibration import AlarmSettings, Calibration
 from anomaly.protocol.metric import TestErrors
 from anomaly.protocol.scoring import Evaluation, Protocol, roc_curve
 from anomaly.reporting.plots import error_panel_figure, learning_curve_figure, regularity_figure, roc_figure
@@ -42,13 +43,17 @@ class TestScoring(pl.Callback):
     """Scores the test pass with the protocol (``conf/scoring``), times it, and logs ``test/auc|eer|fps``.
 
     After ``trainer.test``, :attr:`evaluation` holds the per-video scores and the metrics (with ``fps``:
-    scored frames per second of the whole test pass, data loading included).
+    scored frames per second of the whole test pass, data loading included). The calibrated protocol
+    needs :attr:`calibration` set (``eval.py`` sets it from the weights) and uses the ``alarm`` settings.
     """
 
     __test__ = False
 
-    def __init__(self, score: str, smoothing_sigma: float, auc: str) -> None:
-        self.protocol = Protocol(score, float(smoothing_sigma), auc)
+    def __init__(self, score: str, smoothing_sigma: float, auc: str, normalization: str,
+                 alarm: dict[str, Any]) -> None:  # fmt: skip
+        self.protocol = Protocol(score, float(smoothing_sigma), auc, normalization)
+        self.alarm = AlarmSettings(**alarm)
+        self.calibration: Calibration | None = None
         self.evaluation: Evaluation | None = None
         self._started = 0.0
 
@@ -57,7 +62,9 @@ class TestScoring(pl.Callback):
 
     def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         seconds = time.perf_counter() - self._started
-        self.evaluation = self.protocol.evaluate(pl_module.test_errors.compute(), test_video_names(trainer))
+        datamodule = trainer.datamodule
+        self.evaluation = self.protocol.evaluate(pl_module.test_errors.compute(), test_video_names(trainer),
+                                                 self.calibration, self.alarm, datamodule.dataset.fps)  # fmt: skip
         metrics = self.evaluation.metrics
         metrics["fps"] = metrics["frames"] / max(seconds, 1e-9)
         if "auc" not in metrics:
@@ -188,7 +195,7 @@ class LearningCurve(pl.Callback):
         self.every = every_n_epochs
         self.output_dir = Path(output_dir)
         self.reference = AUTHORS_HELDOUT_LOSS.get(dataset)
-        self.protocol = Protocol(score, float(smoothing_sigma), auc)
+        self.protocol = Protocol(score, float(smoothing_sigma), auc, "paper")  # the weights change: no calibration
         self.rows: list[dict[str, float]] = []
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

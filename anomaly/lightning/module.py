@@ -116,6 +116,11 @@ class AnomalyModule(pl.LightningModule):
 
     # --- test: the paper's protocol ---------------------------------------------------------------------
 
+    def predict_step(self, batch: tuple[Tensor, Tensor, Tensor, Tensor], batch_idx: int) -> dict[str, Tensor]:
+        """The Eq. 2 error of each window (calibration on normal video uses it)."""
+        volume, video, frame, _ = batch
+        return {"video": video.cpu(), "frame": frame.cpu(), "errors": self.window_errors(volume)["errors"].cpu()}
+
     def on_test_epoch_start(self) -> None:
         self.test_errors.reset()
 

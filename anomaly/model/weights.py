@@ -1,4 +1,5 @@
-"""Weights for the network from a file: one of the authors' ``.caffemodel`` files or a ``train.py`` checkpoint.
+"""Weights for the network from a file (one of the authors' ``.caffemodel`` files or a ``train.py`` checkpoint),
+and the calibration from normal video that travels with them.
 
 Checkpoints are read with ``torch.load(weights_only=True)``: a pickle that asks to run code is refused, not
 run. Every entry point loads weights through :func:`load_weights` (``eval.py``) or checks a checkpoint with
@@ -11,6 +12,8 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import pickle
 from pathlib import Path
@@ -18,9 +21,11 @@ from typing import Any
 
 import torch
 
-from anomaly.errors import MissingDataError, WeightsError
+from anomaly.atomic import atomic_path, write_atomic
+from anomaly.errors import ConfigError, MissingDataError, WeightsError
 from anomaly.model.caffe import load_caffemodel
 from anomaly.model.convlstm import EncoderForecaster
+from anomaly.protocol.calibration import Calibration
 
 NET_PREFIX = "net."  # the network's keys in a LightningModule's state_dict
 
@@ -89,3 +94,82 @@ def load_weights(net: EncoderForecaster, path: str | os.PathLike, tau: int, task
     bad = [name for name, value in net.state_dict().items() if not torch.isfinite(value).all()]
     if bad:
         raise WeightsError(f"{path}: weights with NaN or inf values in {bad[:3]}; these weights cannot score anything")
+
+
+# --- the calibration that travels with the weights -----------------------------------------------------
+
+CALIBRATION_KEY = "calibration"  # in a train.py checkpoint
+SIDECAR_SUFFIX = ".calibration.json"  # beside a .caffemodel (or any weights file): <weights>.calibration.json
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sidecar_path(weights: str | os.PathLike) -> Path:
+    return Path(f"{weights}{SIDECAR_SUFFIX}")
+
+
+def save_calibration(weights: str | os.PathLike, calibration: Calibration, out: str | None = None) -> Path:
+    """Store ``calibration`` with its weights: inside a ``.ckpt`` (rewritten atomically), else in a sidecar
+    JSON file beside the weights (or at ``out``) that records the weights' SHA-256. Returns where it went."""
+    weights = Path(weights)
+    if out is None and weights.suffix == ".ckpt":
+        checkpoint = read_checkpoint(weights)
+        checkpoint[CALIBRATION_KEY] = calibration.to_dict()
+        with atomic_path(weights) as tmp:
+            torch.save(checkpoint, tmp)
+        return weights
+    target = Path(out) if out is not None else sidecar_path(weights)
+    data = calibration.to_dict() | {"weights_sha256": sha256_of(weights), "weights": str(weights)}
+    try:
+        write_atomic(target, json.dumps(data, indent=1))
+    except OSError as err:
+        raise ConfigError(
+            f"cannot write the calibration to {target} ({err.strerror or err}); choose a writable file with "
+            f"out=PATH, and give it to detect.py / eval.py as calibration=PATH"
+        ) from None
+    return target
+
+
+def find_calibration(weights: str | os.PathLike, explicit: str | os.PathLike | None = None) -> tuple[Calibration, Path]:
+    """The calibration of ``weights``: ``explicit`` if given, else inside the checkpoint, else the sidecar file.
+
+    Raises:
+        WeightsError: none found (the message says how to make one), or one made for other weights.
+    """
+    weights = Path(weights)
+    if explicit is not None:
+        return _read_sidecar(Path(explicit), weights), Path(explicit)
+    if weights.suffix == ".ckpt":
+        stored = read_checkpoint(weights).get(CALIBRATION_KEY)
+        if stored is not None:
+            return Calibration.from_dict(stored, f"{weights} (its calibration)"), weights
+    sidecar = sidecar_path(weights)
+    if sidecar.is_file():
+        return _read_sidecar(sidecar, weights), sidecar
+    raise WeightsError(
+        f"{weights}: no calibration found (neither inside the checkpoint nor {sidecar.name} beside it). Make one from "
+        f"normal video with `python calibrate.py dataset=NAME weights={weights}` (or give calibration=PATH)"
+    )
+
+
+def _read_sidecar(path: Path, weights: Path) -> Calibration:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise WeightsError(f"calibration={path}: cannot read it ({err})") from None
+    if not isinstance(data, dict):
+        raise WeightsError(f"calibration={path}: not a calibration file")
+    data.pop("weights", None)
+    calibration = Calibration.from_dict(data, f"calibration={path}")
+    if calibration.weights_sha256 is not None and calibration.weights_sha256 != sha256_of(weights):
+        raise WeightsError(
+            f"calibration={path} was made for other weights than {weights} (their SHA-256 differs); calibrate "
+            f"these weights: python calibrate.py dataset=NAME weights={weights}"
+        )
+    return calibration

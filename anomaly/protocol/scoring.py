@@ -19,9 +19,11 @@ from torch import Tensor
 from torchmetrics.functional.classification import binary_auroc, binary_eer, binary_roc
 
 from anomaly.errors import ConfigError, ScoringError
+from anomaly.protocol.calibration import AlarmSettings, Calibration, alarms_of, operating_point
 
 SCORES = ("paper", "psnr")
 AUCS = ("micro", "macro")
+NORMALIZATIONS = ("paper", "calibrated")
 Rect = tuple[int, int, int, int]  # (row0, row1, col0, col1), 0-based, inclusive
 
 
@@ -131,11 +133,14 @@ class VideoErrors:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """A scored test: each video's regularity s(t) beside its errors, and the frame-level metrics."""
+    """A scored test: each video's regularity s(t) beside its errors, the frame-level metrics and, under the
+    calibrated protocol, each video's 0/1 alarms and the ground-truth events they caught."""
 
     videos: list[VideoErrors]
     regularity: list[Tensor]
     metrics: dict[str, float]
+    alarms: list[Tensor] | None = None
+    gt_events: list[dict] | None = None
 
     def labelled(self) -> tuple[list[Tensor], list[Tensor]]:
         """(regularity, labels) of the videos with ground truth, for metrics and the ROC curve."""
@@ -148,15 +153,19 @@ class Protocol:
     """How prediction errors become scores and metrics (``conf/scoring``; the paper's by default there).
 
     Args:
-        score: ``paper`` (min-max normalised Eq. 2 error) or ``psnr`` (min-max normalised PSNR).
+        score: ``paper`` (Eq. 2 error) or ``psnr`` (PSNR, as later work scores).
         smoothing_sigma: Gaussian temporal smoothing of each video's raw values, in frames (0: none).
         auc: ``micro`` (all scored frames pooled, the paper) or ``macro`` (mean of per-video AUCs) as the
             headline ``auc``; both are always in the metrics.
+        normalization: ``paper`` (per-video min-max, Eq. 3: known only once a video has ended) or
+            ``calibrated`` (the error's rank among normal windows of a stored calibration: causal), which
+            also gives the operating point of the calibrated alarm threshold.
     """
 
     score: str
     smoothing_sigma: float
     auc: str
+    normalization: str
 
     def __post_init__(self) -> None:
         if self.score not in SCORES:
@@ -167,9 +176,24 @@ class Protocol:
             raise ConfigError(
                 f"scoring.smoothing_sigma={self.smoothing_sigma}: must be >= 0 (frames; 0 = no smoothing)"
             )
+        if self.normalization not in NORMALIZATIONS:
+            raise ConfigError(f"scoring.normalization={self.normalization!r}: expected one of {NORMALIZATIONS}")
+        if self.normalization == "calibrated" and (self.score != "paper" or self.smoothing_sigma > 0):
+            raise ConfigError(
+                "scoring.normalization=calibrated scores the Eq. 2 error of each window as it comes: use it with "
+                "scoring.score=paper and scoring.smoothing_sigma=0 (smoothing would look at future frames)"
+            )
 
-    def evaluate(self, videos: list[VideoErrors], names: list[str] | None = None) -> Evaluation:
-        """Regularity of every video and, where ground truth holds both classes, AUC / EER.
+    def evaluate(
+        self,
+        videos: list[VideoErrors],
+        names: list[str] | None = None,
+        calibration: Calibration | None = None,
+        alarm: AlarmSettings | None = None,
+        fps: float = 0.0,
+    ) -> Evaluation:
+        """Regularity of every video and, where ground truth holds both classes, AUC / EER (and, calibrated,
+        the operating point of the alarms: ``alarm`` settings, ``fps`` for false alarms per minute).
 
         Raises:
             ScoringError: when a prediction error is NaN or infinite (weights with NaN, a diverged training):
@@ -185,7 +209,12 @@ class Protocol:
                     f"test video {name} at frame {first + 1}: the weights hold NaN/inf values or training "
                     f"diverged; check the weights file or train again (e.g. with a lower model.lr)"
                 )
-        regularity = [video_regularity(v.errors, v.psnr, self.score, self.smoothing_sigma) for v in videos]
+        if self.normalization == "calibrated":
+            if calibration is None or alarm is None:
+                raise ConfigError("scoring.normalization=calibrated needs the calibration of the weights")
+            regularity = [1 - torch.from_numpy(calibration.score(v.errors.numpy())) for v in videos]
+        else:
+            regularity = [video_regularity(v.errors, v.psnr, self.score, self.smoothing_sigma) for v in videos]
         evaluation = Evaluation(videos, regularity, {"frames": float(sum(len(v.frames) for v in videos))})
         scores, labels = evaluation.labelled()
         if labels and torch.cat(labels).unique().numel() == 2:
@@ -193,4 +222,14 @@ class Protocol:
             if self.auc == "macro":  # beyond the paper: the headline AUC is the per-video mean
                 evaluation.metrics["micro_auc"] = evaluation.metrics["auc"]
                 evaluation.metrics["auc"] = evaluation.metrics["macro_auc"]
+        if self.normalization == "calibrated":
+            alarms = [
+                torch.from_numpy(alarms_of(v.frames.numpy(), v.errors.numpy(), 1 - s.numpy(), calibration, alarm))
+                for v, s in zip(videos, regularity, strict=True)
+            ]
+            labelled = [(v.frames.numpy(), a.numpy(), v.labels.numpy()) for v, a in zip(videos, alarms, strict=True)]
+            point = operating_point([item for item, v in zip(labelled, videos, strict=True) if v.labelled], fps)
+            gt_events = point.pop("gt_events")
+            evaluation.metrics.update(point | {"threshold": calibration.threshold(alarm.false_alarm_rate)})
+            evaluation = Evaluation(videos, regularity, evaluation.metrics, alarms, gt_events)
         return evaluation

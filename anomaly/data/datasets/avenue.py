@@ -39,6 +39,8 @@ from anomaly.data.matfile import iter_mats, load_mat
 from anomaly.data.video import Video, VideoDataset
 from anomaly.errors import DataError, MissingDataError
 
+AVENUE_FPS = 25.0  # Avenue's frame rate, for the frames layout (frames carry none)
+
 LAYOUTS = """\
   the original archives, unpacked side by side:
     {root}/Avenue Dataset/training_videos/01.avi ...
@@ -96,7 +98,7 @@ def _original(root: Path, name: str) -> VideoDataset:
     for path, content in zip(test_files, contents, strict=True):
         video = Video(path.stem, path)
         test.append(Video(path.stem, path, _mask_labels(label_files[_number(path)], content, video)))
-    return VideoDataset(name, root, train, test)
+    return VideoDataset(name, root, train, test, video_info(test_files[0]).fps or AVENUE_FPS)
 
 
 def _frames(root: Path, name: str) -> VideoDataset:
@@ -112,7 +114,7 @@ def _frames(root: Path, name: str) -> VideoDataset:
             Video(v.name, v.source, ranges_to_labels(ranges[_number(v.source)], len(v), f"test video {v.name}"))
             for v in test
         ]
-        return VideoDataset(name, root, train, labelled)
+        return VideoDataset(name, root, train, labelled, AVENUE_FPS)
     vectors = {int(key): key for key in content if key.isdigit()}
     if not vectors:
         found = [key for key in content if not key.startswith("__")]
@@ -129,7 +131,7 @@ def _frames(root: Path, name: str) -> VideoDataset:
             f"{gt}: variable {key!r} is ground truth for test video {number}, but "
             f"{root / 'testing' / 'frames'} holds no folder {number:02d}"
         )
-    return VideoDataset(name, root, train, labelled)
+    return VideoDataset(name, root, train, labelled, AVENUE_FPS)
 
 
 def _mask_labels(path: Path, content: dict[str, Any] | DataError, video: Video) -> np.ndarray:

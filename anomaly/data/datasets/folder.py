@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from anomaly.data.frames import VIDEO_SUFFIXES, image_files
+from anomaly.data.frames import FRAME_FOLDER_FPS, VIDEO_SUFFIXES, image_files, video_info
 from anomaly.data.groundtruth import ranges_to_labels, read_ranges_csv
 from anomaly.data.video import Video, VideoDataset
 from anomaly.errors import DataError, MissingDataError
@@ -51,7 +51,8 @@ def load_folder(
     if ground_truth is not None:
         test = labelled(test, Path(ground_truth))
     root = Path(os.path.commonpath([train_dir.absolute(), test_dir.absolute()]))
-    return VideoDataset(name, root, train, test)
+    files = [v.source for v in test if v.source.is_file()]
+    return VideoDataset(name, root, train, test, (video_info(files[0]).fps if files else 0) or FRAME_FOLDER_FPS)
 
 
 def videos_in(folder: Path, split: str) -> list[Video]:

@@ -30,12 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from anomaly.data.frames import image_files, video_info
+from anomaly.data.frames import FRAME_FOLDER_FPS, image_files, video_info
 from anomaly.data.groundtruth import ranges_to_labels, read_ranges_file
 from anomaly.data.video import Video, VideoDataset
 from anomaly.errors import DataError, MissingDataError
-
-FRAME_FOLDER_FPS = 25.0  # a folder of frames carries no rate: the Subway videos' own, unless given
 
 
 def load_subway(
@@ -90,7 +88,7 @@ def load_subway(
         Video(_span(start, stop), source, None if labels is None else labels[start:stop].copy(), start, stop)
         for start, stop in segment_spans(first_test, total, segment_frames)
     ]
-    return VideoDataset(name, root, train, test)
+    return VideoDataset(name, root, train, test, rate)
 
 
 def segment_spans(first: int, total: int, segment_frames: int) -> list[tuple[int, int]]:

@@ -29,6 +29,8 @@ from anomaly.data.groundtruth import ranges_by_number, ranges_to_labels, read_uc
 from anomaly.data.video import Video, VideoDataset
 from anomaly.errors import DataError, MissingDataError
 
+UCSD_FPS = 10.0  # the UCSD cameras recorded 10 frames per second
+
 LAYOUTS = """\
   the original archive (also found in {root}/UCSD{name}/ or {root}/UCSD_Anomaly_Dataset.v1p2/UCSD{name}/):
     {root}/Train/Train001/001.tif ...
@@ -81,12 +83,12 @@ def load_ucsd(root: str | Path, name: str) -> VideoDataset:
             )
             train = [Video(p.name, p) for p in _frame_folders(base / "Train", r"Train\d+")]
             test = _labelled(_frame_folders(test_dir, r"Test\d+"), gt)
-            return _checked(VideoDataset(name, base, train, test))
+            return _checked(VideoDataset(name, base, train, test, UCSD_FPS))
     if (root / "training" / "frames").is_dir() and (root / "testing" / "frames").is_dir():
         gt = _ground_truth_file([root / f"UCSD{name}.m", *sorted(root.glob("*.m")), root / f"{name}.mat"], root)
         train = [Video(p.name, p) for p in _frame_folders(root / "training" / "frames", r"\d+")]
         test = _labelled(_frame_folders(root / "testing" / "frames", r"\d+"), gt)
-        return _checked(VideoDataset(name, root, train, test))
+        return _checked(VideoDataset(name, root, train, test, UCSD_FPS))
     where = "does not exist" if not root.exists() else "holds neither UCSD layout"
     raise MissingDataError(
         f"dataset {name!r}: {root} {where}. Expected one of:\n{LAYOUTS.format(root=root, name=name)}\n"
