@@ -1,0 +1,112 @@
+"""One run of ``detect.py``: score a video or a live stream frame by frame and raise calibrated alarms."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from tqdm import tqdm
+
+from anomaly.errors import ConfigError
+from anomaly.model.weights import find_calibration, load_weights
+from anomaly.online.detector import Detector, batches
+from anomaly.online.outputs import EventsFile, Overlay, ScoresFile, regularity_plot
+from anomaly.online.sources import FrameReader
+from anomaly.protocol.calibration import AlarmSettings
+
+log = logging.getLogger("anomaly")
+PRECISIONS = ("fp32", "bf16")
+
+
+def _stop_on_sigterm(*_: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def detect(cfg: DictConfig) -> dict[str, Any]:
+    if cfg.precision not in PRECISIONS:
+        raise ConfigError(f"precision={cfg.precision!r}: expected one of {PRECISIONS}")
+    if not (isinstance(cfg.batch_size, int) and cfg.batch_size >= 1):
+        raise ConfigError(f"batch_size={cfg.batch_size!r}: must be a whole number >= 1")
+    alarm = AlarmSettings(**cfg.alarm)
+    module = instantiate(cfg.model)
+    load_weights(module.net, cfg.weights, cfg.tau, cfg.task.name)
+    calibration, where = find_calibration(cfg.weights, cfg.calibration)
+    calibration.check(cfg.tau, cfg.task.name, str(where))
+    device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
+                          "cpu" if cfg.device == "auto" else cfg.device)  # fmt: skip
+    module.to(device)
+    folder = Path(HydraConfig.get().runtime.output_dir)
+    overlay_on = cfg.overlay if isinstance(cfg.overlay, bool) else None
+    reader = FrameReader(str(cfg.source), cfg.fps, keep_images=overlay_on is not False)
+    info = reader.info
+    overlay_on = (not info.live) if overlay_on is None else overlay_on
+    thresholds = {"threshold": calibration.threshold(alarm.false_alarm_rate),
+                  "release_threshold": calibration.threshold(alarm.release_rate)}  # fmt: skip
+    header = {"weights": str(cfg.weights), "calibration": str(where), "calibration_source": calibration.source,
+              "alarm": dict(cfg.alarm), **thresholds}  # fmt: skip
+    scores, events = ScoresFile(folder / "scores.csv"), EventsFile(folder / "events.json", info, header)
+    overlay = Overlay(folder / "overlay.mp4", info.fps) if overlay_on else None
+    detector = Detector(module, calibration, alarm, cfg.batch_size, cfg.precision, keep_maps=overlay is not None)
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    log.info("scoring %s (%s, %.3g frames/s) -> %s", info.name, "live" if info.live else "file", info.fps, folder)
+    count, stopped, started = 0, "end of the source", time.perf_counter()
+    bar = tqdm(total=info.frames, unit="frame", desc="detect")
+    try:
+        events.write(0, complete=False)
+        for group in batches(reader, cfg.batch_size):
+            changed = False
+            for result in detector.score(group):
+                events.times[result.frame.index] = result.frame.time_s
+                scores.write(result)
+                if overlay is not None:
+                    overlay.write(result)
+                if result.ended is not None:
+                    changed = True
+                    _announce("ended", result.ended.end, result.frame.time_s)
+                if result.raised is not None:
+                    events.events.append(result.raised)
+                    changed = True
+                    _announce("started", result.raised.start, events.times[result.raised.start])
+            count += len(group)
+            bar.update(len(group))
+            bar.set_postfix(fps=f"{count / (time.perf_counter() - started):.1f}", events=len(events.events))
+            if changed:
+                events.write(count, complete=False)
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+    finally:
+        bar.close()
+        reader.close()
+        signal.signal(signal.SIGTERM, previous)
+        last = detector.finish()
+        if last is not None:
+            _announce("ended", last.end, events.times.get(last.end, float("nan")))
+        scores.close()
+        events.write(count, complete=True)
+        if overlay is not None:
+            overlay.close()
+    seconds = time.perf_counter() - started
+    if count:
+        regularity_plot(folder / "regularity.png", scores.path, events.events, 1 - alarm.false_alarm_rate)
+    print(f"{count} frames in {seconds:.1f} s ({count / max(seconds, 1e-9):.1f} frames/s), {len(events.events)} "
+          f"event(s), stopped at the {stopped}; {folder}")  # fmt: skip
+    return {
+        "source": info.name,
+        "frames": count,
+        "events": len(events.events),
+        "frames_per_s": count / max(seconds, 1e-9),
+        "stopped": stopped,
+        "files": {name: str(folder / name) for name in ("scores.csv", "events.json", "overlay.mp4", "regularity.png")
+                  if (folder / name).exists()},
+    }  # fmt: skip
+
+
+def _announce(what: str, frame: int | None, time_s: float) -> None:
+    tqdm.write(f"event {what} at frame {frame} ({time_s:.2f} s)")
