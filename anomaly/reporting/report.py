@@ -119,9 +119,44 @@ def render_markdown(results: Sequence[Result]) -> str:
         if listed:
             lines += ["", f"{title}:", ""]
             lines += [f"- {_job_label(r)}: {r.error or '(no error message)'}" for r in listed]
+    operating = operating_rows(results)
+    if operating:
+        lines += ["", "## Operating points of the calibrated alarm threshold (scoring.normalization=calibrated)", ""]
+        lines += ["The threshold is set on normal video only, for the target false-alarm rate; frame-level TPR and",
+                  "FPR of its alarms, false alarms per minute of normal test video, ground-truth events caught.", ""]
+        lines += _markdown_table(OPERATING_COLUMNS, operating)
     lines += ["", "## Table III: model size and test speed", ""]
     lines += _markdown_table(SPEED_COLUMNS, [[str(value) for value in row] for row in speed_rows(results)])
     return "\n".join(lines) + "\n"
+
+
+OPERATING_COLUMNS = ["Dataset", "Method", "Target rate", "TPR %", "FPR %", "False alarms/min", "Events caught",
+                     "Median delay (frames)"]  # fmt: skip
+
+
+def operating_rows(results: Sequence[Result]) -> list[list[str]]:
+    """One row per result scored with the calibrated protocol (Operating points)."""
+    rows = []
+    for r in results:
+        point = r.operating_point
+        if r.status != "ok" or point is None or r.row is None:
+            continue
+        rows.append([
+            PAPER_DATASETS.get(str(r.dataset), str(r.dataset)), row_label(r.row), _fmt(point["false_alarm_rate"], "g"),
+            _fmt(_times(point["op_tpr"], 100), ".1f"), _fmt(_times(point["op_fpr"], 100), ".1f"),
+            _fmt(point["false_alarms_per_minute"], ".2f"),
+            f"{_fmt(point['events_detected'], '.0f')}/{_fmt(point['events_total'], '.0f')}",
+            _fmt(point["median_delay_frames"], "g"),
+        ])  # fmt: skip
+    return rows
+
+
+def _times(value: float | None, factor: float) -> float | None:
+    return None if value is None else value * factor
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def wide_table(results: Sequence[Result]) -> tuple[list[str], list[list[str]]]:

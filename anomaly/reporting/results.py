@@ -46,6 +46,7 @@ class Result:
     device: str
     group: str | None
     project: str | None
+    operating_point: dict[str, float] | None = None  # the calibrated protocol's alarm threshold, when scored so
 
     @property
     def row(self) -> RowKey | None:
@@ -105,6 +106,7 @@ def load_result(path: Path) -> Result:
         device=str(data.get("device") or "unknown device"),
         group=data.get("group") or None,
         project=_find_project(config),
+        operating_point=_operating_point(metrics, config),
     )
 
 
@@ -127,6 +129,17 @@ def protocol_label(protocol: dict[str, Any], dataset: str | None) -> str:
         elif value != default and (default is not None or value not in (None, False, 0, "")):
             parts.append(f"{key}={value}")
     return ", ".join(parts)
+
+
+OPERATING_POINT = ("op_tpr", "op_fpr", "false_alarms_per_minute", "events_detected", "events_total",
+                   "median_delay_frames")  # fmt: skip
+
+
+def _operating_point(metrics: dict[str, Any], config: dict[str, Any]) -> dict[str, float] | None:
+    if "op_tpr" not in metrics:
+        return None
+    point = {key: _number(metrics.get(key)) for key in OPERATING_POINT}
+    return point | {"false_alarm_rate": _number(_nested(config, "alarm", "false_alarm_rate"))}
 
 
 def _nested(config: dict[str, Any], *keys: str) -> Any:
