@@ -10,7 +10,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from anomaly.jobs.calibration import calibrate
+from anomaly.jobs.calibration import calibrate_checkpoint
 from anomaly.jobs.run import build, run_job, test_results, tested_checkpoint
 from anomaly.model.weights import check_checkpoint
 
@@ -22,11 +22,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path, weights_only=True)
     tested = tested_checkpoint(trainer, cfg.test_checkpoint)
     results: dict[str, Any] = {"tested": tested}
-    if cfg.calibrate and tested["checkpoint"]:  # on normal video the model never trained on, when there is some
-        normal = "heldout" if datamodule.val_fraction > 0 else "train"
-        source = f"{cfg.dataset.name} {normal}"
-        results["calibration"] = calibrate(trainer, module, datamodule.normal_dataloader(normal), tested["checkpoint"],
-                                           source, ckpt_path=tested["checkpoint"])  # fmt: skip
+    if cfg.calibrate and tested["checkpoint"]:
+        results["calibration"] = calibrate_checkpoint(trainer, module, datamodule, tested["checkpoint"])
     if cfg.test:
         trainer.test(module, datamodule=datamodule, ckpt_path=tested["checkpoint"], weights_only=True)
         results.update(test_results(trainer))

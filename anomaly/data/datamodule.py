@@ -29,13 +29,14 @@ from anomaly.protocol.task import window_length
 
 
 class EpochShuffle(Sampler[int]):
-    """A random order that depends only on (seed, epoch), so a run resumed mid-epoch sees the same order.
+    """A random order that depends only on (seed, epoch), so a run resumed mid-epoch sees the same order
+    (``shuffle=False``: the volumes in the order they were cut, every epoch).
 
     ``resume(epoch, skip)`` makes the next pass over ``epoch`` start after its first ``skip`` items.
     """
 
-    def __init__(self, size: int, seed: int) -> None:
-        self.size, self.seed, self.epoch = size, seed, 0
+    def __init__(self, size: int, seed: int, shuffle: bool) -> None:
+        self.size, self.seed, self.shuffle, self.epoch = size, seed, shuffle, 0
         self._skip: tuple[int, int] | None = None
 
     def set_epoch(self, epoch: int) -> None:  # called by Lightning at the start of every epoch
@@ -46,7 +47,7 @@ class EpochShuffle(Sampler[int]):
 
     def __iter__(self) -> Iterator[int]:
         generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        order = torch.randperm(self.size, generator=generator).tolist()
+        order = torch.randperm(self.size, generator=generator).tolist() if self.shuffle else list(range(self.size))
         skip = self._skip[1] if self._skip and self._skip[0] == self.epoch else 0
         self._skip = None
         return iter(order[skip:])
@@ -82,6 +83,8 @@ class VideoDataModule(pl.LightningDataModule):
         batch_size, test_batch_size: training batch (the authors: 8 for tau=2, 4 for tau=5, 2 for tau=8)
             and the batch of held-out volumes and test windows.
         strides: temporal strides of training (and held-out) volumes (the paper: 1, 2, 3).
+        shuffle: a new random order of the training volumes every epoch; False keeps the order they are cut in
+            (video by video, stride by stride), as a data layer reading volume files in order would.
         val_fraction: share of the training videos held out for the held-out loss (0: none).
         num_workers: DataLoader worker processes.
         cache_dir: where decoded frames are cached (None: decode into memory every run).
@@ -97,6 +100,7 @@ class VideoDataModule(pl.LightningDataModule):
         batch_size: int,
         test_batch_size: int,
         strides: Sequence[int],
+        shuffle: bool,
         val_fraction: float,
         num_workers: int,
         cache_dir: str | None,
@@ -114,7 +118,7 @@ class VideoDataModule(pl.LightningDataModule):
         self.load, self.tau, self.task = load, tau, task
         self.length = window_length(tau, task)
         self.batch_size, self.test_batch_size = batch_size, test_batch_size
-        self.strides, self.val_fraction = tuple(strides), val_fraction
+        self.strides, self.shuffle, self.val_fraction = tuple(strides), shuffle, val_fraction
         self.num_workers, self.cache_dir, self.frame_size, self.seed = num_workers, cache_dir, frame_size, seed
         self._dataset: VideoDataset | None = None
         self._test_frames: list[np.ndarray] | None = None
@@ -198,7 +202,7 @@ class VideoDataModule(pl.LightningDataModule):
         return ResumableLoader(
             volumes,
             batch_size=self.batch_size,
-            sampler=EpochShuffle(len(volumes), self.seed),
+            sampler=EpochShuffle(len(volumes), self.seed, self.shuffle),
             num_workers=self.num_workers,
             progress=lambda: self.trainer.fit_loop.epoch_loop.batch_progress.current.processed,
             persistent_workers=self.num_workers > 0,

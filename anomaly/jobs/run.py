@@ -111,7 +111,11 @@ def tested_checkpoint(trainer: pl.Trainer, which: str) -> dict[str, Any]:
     """Which checkpoint the test after training uses (``test_checkpoint``), its path, and why."""
     checkpoints = [c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)]
     best = next((c.best_model_path or None for c in checkpoints if c.monitor), None)
-    last = next((c.best_model_path or None for c in checkpoints if not c.monitor), None)  # the latest one
+    latest = next((c for c in checkpoints if not c.monitor), None)
+    last = latest.best_model_path or None if latest else None
+    if latest is not None and last is None:  # resumed from a finished run: nothing trained, nothing saved yet
+        last = str(Path(latest.dirpath) / "last.ckpt")
+        trainer.save_checkpoint(last)
     if which == "last":
         why = "test_checkpoint=last: the model after the last epoch, as the authors tested theirs"
         return {"which": "last", "checkpoint": last, "best_checkpoint": best, "why": why}
