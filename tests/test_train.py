@@ -258,7 +258,8 @@ def test_the_dataset_is_described_once_per_job(tiny: Path) -> None:
 
 def test_a_bf16_run_trains_a_few_steps_and_scores(tiny: Path) -> None:
     """(A compiled run is one of the README's commands: tests/test_readme.py runs it.)"""
-    run_entry("train.py", ["dataset=ped2", *FAST, "+trainer.limit_train_batches=3", "trainer.precision=bf16-mixed"], tiny)
+    overrides = ["+trainer.limit_train_batches=3", "trainer.precision=bf16-mixed"]
+    run_entry("train.py", ["dataset=ped2", *FAST, *overrides], tiny)
     [result] = results(tiny)
     assert result["status"] == "ok" and 0 <= result["metrics"]["auc"] <= 1
     assert result["config"]["trainer"]["precision"] == "bf16-mixed"
