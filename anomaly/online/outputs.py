@@ -85,10 +85,12 @@ class Overlay:
         height, width = image.shape[:2]
         if self.writer is None:
             self.writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height))
-        if result.error_map is not None:
-            heat = np.clip(result.error_map / max(float(result.error_map.max()), 0.05), 0, 1)
-            heat = cv2.applyColorMap((255 * heat).astype(np.uint8), cv2.COLORMAP_JET)
-            image = cv2.addWeighted(image, 0.6, cv2.resize(heat, (width, height)), 0.4, 0)
+        if result.error_map is not None:  # coloured where the error is high, the frame itself elsewhere
+            error = np.sqrt(result.error_map)  # absolute error: squares hide all but the largest
+            heat = cv2.resize(np.clip(error / max(float(error.max()), 0.1), 0, 1), (width, height))
+            colour = cv2.applyColorMap((255 * heat).astype(np.uint8), cv2.COLORMAP_JET).astype(np.float32)
+            alpha = (0.8 * heat)[..., None]
+            image = (image.astype(np.float32) * (1 - alpha) + colour * alpha).astype(np.uint8)
         self.trace.append(np.nan if result.score is None else result.score)
         band = max(height // 5, 20)
         points = [(int(i * width / self.TRACE), int(height - 2 - s * (band - 4))) for i, s in enumerate(self.trace)
