@@ -213,7 +213,7 @@ def video(index: int, errors: list[float], labels: list[int]) -> VideoErrors:
 
 
 def test_protocol_scores_each_video_on_its_own_and_pools_the_frames() -> None:
-    protocol = Protocol(score="paper", smoothing_sigma=0.0, auc="micro")
+    protocol = Protocol(score="paper", smoothing_sigma=0.0, auc="micro", normalization="paper")
     evaluation = protocol.evaluate([video(0, [1.0, 2.0, 9.0], [0, 0, 1]), video(1, [10.0, 30.0, 20.0], [0, 1, 0])])
     assert [s.tolist() for s in evaluation.regularity] == [[1.0, 0.875, 0.0], [1.0, 0.0, 0.5]]
     assert evaluation.metrics["auc"] == pytest.approx(1.0) and evaluation.metrics["frames"] == 6
@@ -222,7 +222,7 @@ def test_protocol_scores_each_video_on_its_own_and_pools_the_frames() -> None:
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
 def test_non_finite_prediction_errors_stop_scoring_with_a_clear_error(bad: float) -> None:
     """A NaN used to vanish in min-max normalisation and give an AUC (66.67 %) with status ok."""
-    protocol = Protocol(score="paper", smoothing_sigma=0.0, auc="micro")
+    protocol = Protocol(score="paper", smoothing_sigma=0.0, auc="micro", normalization="paper")
     videos = [video(0, [1.0, 2.0, 3.0], [0, 1, 1]), video(1, [1.0, bad, 2.0], [0, 1, 0])]
     with pytest.raises(ScoringError, match=r"not finite .* for 1 window\(s\), first in test video Test002 at frame 5"):
         protocol.evaluate(videos, ["Test001", "Test002"])
@@ -235,8 +235,10 @@ def test_non_finite_prediction_errors_stop_scoring_with_a_clear_error(bad: float
         ({"auc": "weighted"}, "scoring.auc='weighted'"),
         ({"smoothing_sigma": -1.0}, "scoring.smoothing_sigma=-1.0"),
         ({"smoothing_sigma": float("nan")}, "scoring.smoothing_sigma=nan"),
+        ({"normalization": "zscore"}, "scoring.normalization='zscore'"),
+        ({"normalization": "calibrated", "smoothing_sigma": 2.0}, "smoothing would look at future frames"),
     ],
 )
 def test_bad_scoring_settings_are_refused(settings: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        Protocol(**{"score": "paper", "smoothing_sigma": 0.0, "auc": "micro"} | settings)
+        Protocol(**{"score": "paper", "smoothing_sigma": 0.0, "auc": "micro", "normalization": "paper"} | settings)
