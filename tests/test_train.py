@@ -12,7 +12,6 @@ from helpers.config import compose_config
 from helpers.entrypoints import FAST, results, run_entry
 from hydra.utils import instantiate
 
-from anomaly.lightning.callbacks import TestScoring
 from anomaly.model.caffe import write_caffemodel
 from anomaly.model.convlstm import EncoderForecaster
 
@@ -100,7 +99,8 @@ def test_options_beyond_the_paper_are_recorded_in_the_protocol(tiny: Path) -> No
     options = ["scoring.score=psnr", "scoring.smoothing_sigma=2", "scoring.auc=macro", "scoring.save_maps=true"]
     run_entry("train.py", ["dataset=ped2", *FAST, *options], tiny)
     [result] = results(tiny)
-    assert result["protocol"] == {"score": "psnr", "smoothing_sigma": 2, "auc": "macro", "mask": False}
+    assert result["protocol"] == {"score": "psnr", "smoothing_sigma": 2, "auc": "macro", "mask": False,
+                                  "normalization": "paper"}  # fmt: skip
     metrics = result["metrics"]
     assert metrics["auc"] == metrics["macro_auc"] and "micro_auc" in metrics
     maps = np.load(Path(result["_dir"]) / "plots" / "maps" / "Test001.npz")
@@ -250,7 +250,7 @@ def test_the_dataset_is_described_once_per_job(tiny: Path) -> None:
     module = instantiate(cfg.model)
     trainer = pl.Trainer(max_epochs=1, limit_train_batches=1, limit_val_batches=1, logger=False,
                          enable_checkpointing=False, enable_progress_bar=False,
-                         callbacks=[TestScoring("paper", 0.0, "micro")])  # fmt: skip
+                         callbacks=[instantiate(cfg.callbacks.scoring)])  # fmt: skip
     trainer.fit(module, datamodule=datamodule)
     trainer.test(module, datamodule=datamodule)
     assert len(calls) == 1
