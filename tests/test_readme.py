@@ -120,6 +120,11 @@ def reports_table_1(project: Path, done: subprocess.CompletedProcess) -> None:
         assert f"{auc:.2f} / {eer:.2f} (paper 92.3 / 14.4" in done.stdout
 
 
+def curve_table(project: Path, done: subprocess.CompletedProcess) -> None:
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("| iteration | authors' held-out loss | ours |") and len(lines) == 2 + 80 // 10
+
+
 def reports(project: Path, done: subprocess.CompletedProcess) -> None:
     assert "## Tables I/II" in done.stdout and "## Table III" in done.stdout
 
@@ -194,6 +199,9 @@ COMMANDS: dict[str, Callable[[Path, subprocess.CompletedProcess], None] | str] =
     "python train.py -m experiment=table2 budget=smoke": table2_smoke,
     "python -m anomaly.reporting outputs/train/multirun/<sweep>": reports,
     "make report DIRS=outputs/train/multirun/<sweep>": reports,
+    "ANOMALY_DATA=../shared/data python train.py dataset=ped2 model.compile=true test_every_n_epochs=1 logger=csv":
+    "80 epochs of real Ped2: hours; the same options run on tiny data above (compile, learning curve)",
+    "python -m anomaly.reporting.curve outputs/train/runs/<run>": curve_table,
     "make bench": "minutes of compiling and timing every mode; the eager fp32 benchmark, next line, runs",
     'python -m anomaly.bench --modes "eager fp32" --steps 3 --json bench.json': benchmarked,
 }  # fmt: skip
@@ -227,11 +235,14 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run(project: Path, command: str) -> subprocess.CompletedProcess:
-    for placeholder, job in (("outputs/train/runs/<run>", ("train", "runs")),
-                             ("outputs/eval/multirun/<sweep>", ("eval", "multirun")),
-                             ("outputs/train/multirun/<sweep>", ("train", "multirun"))):  # fmt: skip
+    """Run ``command`` in ``project`` as a user would, ``<run>``/``<sweep>`` replaced by the latest fitting one."""
+    if "outputs/train/runs/<run>" in command:  # the latest run that holds what the command reads
+        needed = "learning_curve.csv" if "anomaly.reporting.curve" in command else "checkpoints/last.ckpt"
+        runs = [r for r in sorted((project / "outputs/train/runs").iterdir()) if (r / needed).exists()]
+        command = command.replace("outputs/train/runs/<run>", str(runs[-1].relative_to(project)))
+    for placeholder, job in (("outputs/eval/multirun/<sweep>", "eval"), ("outputs/train/multirun/<sweep>", "train")):
         if placeholder in command:
-            command = command.replace(placeholder, str(latest(project, *job).relative_to(project)))
+            command = command.replace(placeholder, str(latest(project, job, "multirun").relative_to(project)))
     environment = user_environment(project)
     environment["PATH"] = f"{project / '.venv' / 'bin'}:{environment['PATH']}"
     done = subprocess.run(["bash", "-c", command], cwd=project, env=environment, capture_output=True, text=True,
