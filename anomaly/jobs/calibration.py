@@ -56,6 +56,10 @@ def calibrate_checkpoint(trainer: pl.Trainer, module: AnomalyModule, datamodule:
     training videos; all of them when nothing is held out). Too little normal video skips it, with a warning:
     the model is still trained and tested."""
     normal = "heldout" if datamodule.val_fraction > 0 else "train"
+    if trainer.world_size > 1:  # each process would see a part of the windows and write the same file
+        reason = f"trained on {trainer.world_size} processes: calibrate on one with calibrate.py weights={checkpoint}"
+        log.warning("no calibration stored: %s", reason)
+        return {"skipped": reason}
     try:
         loader, source = datamodule.normal_dataloader(normal), f"{datamodule.dataset.name} {normal}"
         return calibrate(trainer, module, loader, checkpoint, source, ckpt_path=checkpoint)

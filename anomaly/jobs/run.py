@@ -1,4 +1,4 @@
-"""One job of ``train.py`` or ``eval.py``: build from the config, run, and write ``results.json``.
+"""One job of ``train.py``, ``eval.py``, ``calibrate.py`` or ``detect.py``: run it, write ``results.json``.
 
 Every job writes ``results.json`` into its own run folder, whatever happens: ``status`` is ``ok``,
 ``missing_data`` (the dataset is not on disk) or ``failed`` (with the error). In a multirun a failed job
