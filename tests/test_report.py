@@ -267,3 +267,11 @@ def test_without_credentials_wandb_goes_offline(tmp_path, monkeypatch):
     assert report.wandb_mode() == "offline"
     monkeypatch.setenv("WANDB_MODE", "disabled")
     assert report.wandb_mode() == "disabled"  # an explicit choice is kept
+
+
+def test_a_nan_metric_in_a_cell_of_several_results_is_a_failed_result_not_a_crash(tmp_path: Path, capsys) -> None:
+    write_result(tmp_path, "0")
+    write_result(tmp_path, "1", metrics={"auc": float("nan"), "eer": 0.2, "frames": 1902})
+    text = run_report(capsys, tmp_path)
+    assert table_row(text, "Prediction, tau=5")["Ped2"] == "92.84 / 13.25 (paper 92.3 / 14.4; +0.54 / -1.15; 1 failed)"
+    assert "no finite metrics.auc and metrics.eer (found {'auc': nan" in text
