@@ -83,6 +83,7 @@ class VideoDataModule(pl.LightningDataModule):
         batch_size, test_batch_size: training batch (the authors: 8 for tau=2, 4 for tau=5, 2 for tau=8)
             and the batch of held-out volumes and test windows.
         strides: temporal strides of training (and held-out) volumes (the paper: 1, 2, 3).
+        drop_last: drop the last partial training batch (every batch the same shape, as CUDA graphs need).
         shuffle: a new random order of the training volumes every epoch; False keeps the order they are cut in
             (video by video, stride by stride), as a data layer reading volume files in order would.
         val_fraction: share of the training videos held out for the held-out loss (0: none).
@@ -100,6 +101,7 @@ class VideoDataModule(pl.LightningDataModule):
         batch_size: int,
         test_batch_size: int,
         strides: Sequence[int],
+        drop_last: bool,
         shuffle: bool,
         val_fraction: float,
         num_workers: int,
@@ -119,6 +121,7 @@ class VideoDataModule(pl.LightningDataModule):
         self.length = window_length(tau, task)
         self.batch_size, self.test_batch_size = batch_size, test_batch_size
         self.strides, self.shuffle, self.val_fraction = tuple(strides), shuffle, val_fraction
+        self.drop_last = drop_last
         self.num_workers, self.cache_dir, self.frame_size, self.seed = num_workers, cache_dir, frame_size, seed
         self._dataset: VideoDataset | None = None
         self._test_frames: list[np.ndarray] | None = None
@@ -203,6 +206,7 @@ class VideoDataModule(pl.LightningDataModule):
             volumes,
             batch_size=self.batch_size,
             sampler=EpochShuffle(len(volumes), self.seed, self.shuffle),
+            drop_last=self.drop_last,
             num_workers=self.num_workers,
             progress=lambda: self.trainer.fit_loop.epoch_loop.batch_progress.current.processed,
             persistent_workers=self.num_workers > 0,

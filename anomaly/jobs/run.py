@@ -63,6 +63,7 @@ def device_name() -> str:
 
 def build(cfg: DictConfig) -> tuple[VideoDataModule, AnomalyModule, pl.Trainer]:
     pl.seed_everything(cfg.seed, workers=True)
+    torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels (GPU only)
     datamodule = instantiate(cfg.datamodule)
     module = instantiate(cfg.model)
     loggers = list(instantiate(cfg.get("logger") or {}).values())

@@ -13,7 +13,10 @@ Volumes arrive as ``uint8`` (on the accelerator already) and become [0, 1] float
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -25,6 +28,8 @@ from anomaly.protocol.metric import TestErrors
 from anomaly.protocol.scoring import Rect, error_mask, prediction_error, psnr
 from anomaly.protocol.task import check_task, split_volume
 
+log = logging.getLogger("anomaly")
+
 
 class AnomalyModule(pl.LightningModule):
     """The network, the recipe and the test pass. Every argument comes from ``conf/model``.
@@ -35,7 +40,9 @@ class AnomalyModule(pl.LightningModule):
         lr, betas, weight_decay: Adam and its coupled L2 decay.
         bias_lr_mult: learning-rate multiplier of the conv/deconv biases (the authors: 2).
         mask: error-map rectangles to ignore (Subway's time stamp).
-        compile: ``torch.compile`` the network (same maths; faster after a compile of about a minute).
+        compile, compile_mode: ``torch.compile`` the network (same maths; faster after a compile of about a
+            minute), in this mode (``reduce-overhead``: CUDA graphs on a GPU, with ``datamodule.drop_last=true``
+            for one training batch shape).
     """
 
     def __init__(
@@ -49,6 +56,7 @@ class AnomalyModule(pl.LightningModule):
         bias_lr_mult: float,
         mask: Sequence[Rect],
         compile: bool,
+        compile_mode: str | None,
     ) -> None:
         super().__init__()
         check_task(task, tau)
@@ -61,10 +69,12 @@ class AnomalyModule(pl.LightningModule):
         self.save_hyperparameters()
         self.net = EncoderForecaster(init)
         if compile:
-            self.net.compile()
+            self.net.compile(mode=compile_mode)
         rects = [tuple(rect) for rect in mask]
         self.register_buffer("mask", error_mask(EncoderForecaster.FRAME_SIZE, rects), persistent=False)
         self.test_errors = TestErrors()
+        self._compiled: set[str] = set()
+        self._compile_started = 0.0
 
     def forward(self, frames: Tensor) -> Tensor:
         return self.net(frames, tau_out=self.hparams.tau)
@@ -91,6 +101,30 @@ class AnomalyModule(pl.LightningModule):
             "output": output,
             "target": target,
         }
+
+    # --- the compile time, printed: the first step of each kind compiles (when model.compile=true) -------
+
+    def _first_step(self, kind: str, start: bool) -> None:
+        if not self.hparams.compile or kind in self._compiled:
+            return
+        if start:
+            self._compile_started = time.perf_counter()
+        else:
+            self._compiled.add(kind)
+            log.info("torch.compile: first %s step %.1f s (the compile included)", kind,
+                     time.perf_counter() - self._compile_started)  # fmt: skip
+
+    def on_train_batch_start(self, batch: Tensor, batch_idx: int) -> None:
+        self._first_step("training", start=True)
+
+    def on_train_batch_end(self, outputs: Any, batch: Tensor, batch_idx: int) -> None:
+        self._first_step("training", start=False)
+
+    def on_test_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._first_step("test", start=True)
+
+    def on_test_batch_end(self, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._first_step("test", start=False)
 
     def training_step(self, volume: Tensor, batch_idx: int) -> Tensor:
         loss = self.loss(volume)
