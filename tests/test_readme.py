@@ -176,7 +176,7 @@ COMMANDS: dict[str, Callable[[Path, subprocess.CompletedProcess], None] | str] =
     "make test": "this is the test suite",
     "python train.py": synthetic,
     "python train.py dataset=ped2 task=prediction tau=5": trained_and_tested,
-    "python train.py dataset=ped2 model.compile=true test_every_n_epochs=10": with_curve,
+    "python train.py dataset=ped2 test_every_n_epochs=10": with_curve,
     "python train.py -m dataset=ped2 tau=2,5,8 task=prediction,reconstruction": SLOW_SWEEP,
     "python train.py -m dataset=ped2 tau=2,5,8 task=prediction,reconstruction budget=smoke": sweep(6),
     "python train.py dataset=ped2 ckpt_path=outputs/train/runs/<run>/checkpoints/last.ckpt": trained_and_tested,
@@ -200,7 +200,7 @@ COMMANDS: dict[str, Callable[[Path, subprocess.CompletedProcess], None] | str] =
     "python -m anomaly.reporting outputs/train/multirun/<sweep>": reports,
     "make report DIRS=outputs/train/multirun/<sweep>": reports,
     "ANOMALY_DATA=../shared/data python train.py dataset=ped2 model.compile=true test_every_n_epochs=1 logger=csv":
-    "80 epochs of real Ped2: hours; the same options run on tiny data above (compile, learning curve)",
+    "80 epochs of real Ped2: hours; a learning curve runs on tiny data above, a compiled run in test_train.py",
     "python -m anomaly.reporting.curve outputs/train/runs/<run>": curve_table,
     "make bench": "minutes of compiling and timing every mode; the eager fp32 benchmark, next line, runs",
     'python -m anomaly.bench --modes "eager fp32" --steps 3 --json bench.json': benchmarked,

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from anomaly.errors import ConfigError, ScoringError
+from anomaly.protocol.metric import TestErrors, videos_of
 from anomaly.protocol.scoring import (
     Protocol,
     VideoErrors,
@@ -242,3 +243,14 @@ def test_non_finite_prediction_errors_stop_scoring_with_a_clear_error(bad: float
 def test_bad_scoring_settings_are_refused(settings: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Protocol(**{"score": "paper", "smoothing_sigma": 0.0, "auc": "micro", "normalization": "paper"} | settings)
+
+
+def test_a_video_with_a_single_scored_window_keeps_its_shape() -> None:
+    """torchmetrics squeezes one-element tensors in what compute() returns: per-video tensors must not be those."""
+    metric = TestErrors()
+    metric.update(torch.tensor([0, 1, 1]), torch.tensor([15, 15, 16]), torch.tensor([3.0, 4.0, 5.0]),
+                  torch.tensor([20.0, 19.0, 18.0]), torch.tensor([1, 0, 1]))  # fmt: skip
+    videos = videos_of(metric.compute())
+    assert [v.frames.shape for v in videos] == [(1,), (2,)]
+    evaluation = Protocol("paper", 0.0, "micro", "paper").evaluate(videos)
+    assert [s.tolist() for s in evaluation.regularity] == [[1.0], [1.0, 0.0]]

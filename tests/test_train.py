@@ -256,10 +256,15 @@ def test_the_dataset_is_described_once_per_job(tiny: Path) -> None:
     assert len(calls) == 1
 
 
-def test_a_bf16_run_trains_a_few_steps_and_scores(tiny: Path) -> None:
-    """(A compiled run is one of the README's commands: tests/test_readme.py runs it.)"""
-    overrides = ["+trainer.limit_train_batches=3", "trainer.precision=bf16-mixed"]
-    run_entry("train.py", ["dataset=ped2", *FAST, *overrides], tiny)
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        pytest.param(["tau=1", "model.compile=true"], id="compiled"),  # tau=1: a small graph, a short compile
+        pytest.param(["trainer.precision=bf16-mixed"], id="bf16"),
+    ],
+)
+def test_fast_modes_train_a_few_steps_and_score(tiny: Path, overrides: list[str]) -> None:
+    run_entry("train.py", ["dataset=ped2", *FAST, "+trainer.limit_train_batches=3", *overrides], tiny)
     [result] = results(tiny)
     assert result["status"] == "ok" and 0 <= result["metrics"]["auc"] <= 1
-    assert result["config"]["trainer"]["precision"] == "bf16-mixed"
+    assert result["config"]["model"]["compile"] == ("model.compile=true" in overrides)

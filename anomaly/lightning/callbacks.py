@@ -26,7 +26,7 @@ from tqdm import tqdm
 from anomaly.atomic import atomic_path, write_atomic
 from anomaly.errors import ConfigError
 from anomaly.protocol.calibration import AlarmSettings, Calibration
-from anomaly.protocol.metric import TestErrors
+from anomaly.protocol.metric import TestErrors, videos_of
 from anomaly.protocol.scoring import Evaluation, Protocol, roc_curve
 from anomaly.reporting.plots import error_panel_figure, learning_curve_figure, regularity_figure, roc_figure
 from anomaly.reporting.published import AUTHORS_HELDOUT_LOSS
@@ -63,7 +63,7 @@ class TestScoring(pl.Callback):
     def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         seconds = time.perf_counter() - self._started
         datamodule = trainer.datamodule
-        self.evaluation = self.protocol.evaluate(pl_module.test_errors.compute(), test_video_names(trainer),
+        self.evaluation = self.protocol.evaluate(videos_of(pl_module.test_errors.compute()), test_video_names(trainer),
                                                  self.calibration, self.alarm, datamodule.dataset.fps)  # fmt: skip
         metrics = self.evaluation.metrics
         metrics["fps"] = metrics["frames"] / max(seconds, 1e-9)
@@ -232,7 +232,7 @@ class LearningCurve(pl.Callback):
                     metric.update(video, frame, out["errors"], out["psnr"], label)
         finally:
             pl_module.train(was_training)
-        return self.protocol.evaluate(metric.compute(), test_video_names(trainer))
+        return self.protocol.evaluate(videos_of(metric.compute()), test_video_names(trainer))
 
     def write(self, trainer: pl.Trainer) -> None:
         text = io.StringIO()

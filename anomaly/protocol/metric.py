@@ -20,7 +20,12 @@ COLUMNS = 5  # video, scored frame, prediction error, PSNR, label
 
 
 class TestErrors(Metric):
-    """Per-window prediction errors of a test pass; ``compute()`` gives them per video, in frame order."""
+    """Per-window prediction errors of a test pass; ``compute()`` gives one row per window (gathered across
+    processes, repeats dropped), which :func:`videos_of` splits into videos in frame order.
+
+    (``compute`` returns the rows as one 2-D tensor: torchmetrics squeezes any one-element tensor it finds in
+    what ``compute`` returns, which would turn a video with a single scored frame into 0-d tensors.)
+    """
 
     __test__ = False  # not a pytest test class, despite the name
     full_state_update = False
@@ -34,17 +39,22 @@ class TestErrors(Metric):
         columns = (video, frame, errors.detach(), psnr.detach(), labels)
         self.rows.append(torch.stack([c.to(errors.device, torch.float64) for c in columns], 1))
 
-    def compute(self) -> list[VideoErrors]:
+    def compute(self) -> Tensor:
         rows = dim_zero_cat(self.rows).cpu() if len(self.rows) else torch.zeros(0, COLUMNS, dtype=torch.float64)
         if len(rows):
             _, inverse = torch.unique(rows[:, :2], dim=0, return_inverse=True)
             rows = rows[_first_indices(inverse)]
-        videos = []
-        for v in rows[:, 0].unique().long().tolist():
-            own = rows[rows[:, 0] == v]
-            own = own[own[:, 1].argsort()]
-            videos.append(VideoErrors(v, own[:, 1].long(), own[:, 2], own[:, 3], own[:, 4].long()))
-        return videos
+        return rows
+
+
+def videos_of(rows: Tensor) -> list[VideoErrors]:
+    """The rows of :meth:`TestErrors.compute`, per video, in frame order."""
+    videos = []
+    for v in rows[:, 0].unique().long().tolist():
+        own = rows[rows[:, 0] == v]
+        own = own[own[:, 1].argsort()]
+        videos.append(VideoErrors(v, own[:, 1].long(), own[:, 2], own[:, 3], own[:, 4].long()))
+    return videos
 
 
 def _first_indices(inverse: Tensor) -> Tensor:
