@@ -244,7 +244,8 @@ class SweepSummary(Callback):
             failed += result["status"] == "failed"
             lines.append(f"  job {path.parent.name}: {what}: {status}")
         print(f"\nSweep {sweep_dir}: {len(lines)} job(s)\n" + "\n".join(lines))
-        print(f"Aggregate with: python -m anomaly.reporting {sweep_dir}")
+        shown = sweep_dir.relative_to(Path.cwd()) if sweep_dir.is_relative_to(Path.cwd()) else sweep_dir
+        print(f"Aggregate with: python -m anomaly.reporting {shown}")
         if failed:
             print(f"{failed} job(s) failed; see their results.json and logs.", file=sys.stderr)
             sys.exit(1)
