@@ -46,8 +46,8 @@ class Calibration:
     version: int = VERSION
 
     @classmethod
-    def from_errors(cls, errors: np.ndarray, tau: int, task: str, source: str, mask: list[list[int]] | None = None,
-                    weights_sha256: str | None = None) -> Calibration:  # fmt: skip
+    def from_errors(cls, errors: np.ndarray, tau: int, task: str, source: str,
+                    mask: list[list[int]] | None = None) -> Calibration:  # fmt: skip
         errors = np.asarray(errors, dtype=np.float64)
         if errors.size < 2 or not np.isfinite(errors).all():
             raise ConfigError(
@@ -55,7 +55,7 @@ class Calibration:
                 f"{errors.size}{'' if np.isfinite(errors).all() else ' (some not finite)'}"
             )
         quantiles = np.quantile(errors, LEVELS)
-        return cls(LEVELS.tolist(), quantiles.tolist(), int(errors.size), tau, task, mask or [], source, weights_sha256)
+        return cls(LEVELS.tolist(), quantiles.tolist(), int(errors.size), tau, task, mask or [], source)
 
     def threshold(self, rate: float) -> float:
         """The error above which a fraction ``rate`` of normal windows lies (the alarm threshold)."""
