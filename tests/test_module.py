@@ -43,6 +43,24 @@ def test_loss_is_eq1_squared_error_over_the_output_volume_divided_by_2_n_tau() -
         assert torch.allclose(module.loss(volume), expected)
 
 
+
+def test_cuda_graph_mode_pads_a_short_scored_batch_and_keeps_its_numbers() -> None:
+    """Under ``compile_mode=reduce-overhead`` a short last batch is padded to the first batch's size (one
+    captured graph for every batch); the padding's outputs are dropped and the real windows score the same."""
+    torch.manual_seed(0)
+    plain = build_module("tau=1", "model.compile_mode=null").eval()
+    padded = build_module("tau=1", "model.compile_mode=reduce-overhead").eval()
+    padded.load_state_dict(plain.state_dict())
+    windows = torch.randint(0, 256, (3, 2, 1, 227, 227), dtype=torch.uint8)
+    with torch.no_grad():
+        padded.window_errors(windows)  # the first (full) batch: 3 windows
+        short = padded.window_errors(windows[:2])
+        expected = plain.window_errors(windows[:2])
+    assert padded._scored_batch == 3
+    assert short["errors"].shape == (2,) and short["output"].shape == expected["output"].shape
+    torch.testing.assert_close(short["errors"], expected["errors"], rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(short["psnr"], expected["psnr"])
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [

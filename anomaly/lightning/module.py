@@ -42,7 +42,7 @@ class AnomalyModule(pl.LightningModule):
         mask: error-map rectangles to ignore (Subway's time stamp).
         compile, compile_mode: ``torch.compile`` the network (same maths; faster after a compile of about a
             minute), in this mode (``reduce-overhead``: CUDA graphs on a GPU, with ``datamodule.drop_last=true``
-            for one training batch shape).
+            for one training batch shape; a short last scored batch is padded to the others' size).
     """
 
     def __init__(
@@ -74,6 +74,7 @@ class AnomalyModule(pl.LightningModule):
         self.register_buffer("mask", error_mask(EncoderForecaster.FRAME_SIZE, rects), persistent=False)
         self.test_errors = TestErrors()
         self._compiled: set[str] = set()
+        self._scored_batch = 0  # the largest scored batch so far (CUDA graphs: every batch gets this size)
         self._compile_started = 0.0
 
     def forward(self, frames: Tensor) -> Tensor:
@@ -93,14 +94,25 @@ class AnomalyModule(pl.LightningModule):
 
     def window_errors(self, volume: Tensor) -> dict[str, Tensor]:
         """Eq. 2 error and PSNR of each test window, with its output and target (for pictures)."""
-        inputs, target = self.split(volume)
-        output = self(inputs).float()
+        windows = volume.shape[0]
+        inputs, target = self.split(self._static_shape(volume))
+        output, target = self(inputs).float()[:windows], target[:windows]
         return {
             "errors": prediction_error(output, target, self.mask),
             "psnr": psnr(output, target, self.mask),
             "output": output,
             "target": target,
         }
+
+    def _static_shape(self, volume: Tensor) -> Tensor:
+        """Under CUDA graphs (``compile_mode=reduce-overhead``) a batch shorter than the largest scored so far
+        (the last of a video set) is padded with copies of its last window, so that one captured graph serves
+        every batch; the copies' outputs are dropped (windows are scored independently: the same numbers)."""
+        if self.hparams.compile_mode != "reduce-overhead":
+            return volume
+        self._scored_batch = max(self._scored_batch, volume.shape[0])
+        missing = self._scored_batch - volume.shape[0]
+        return torch.cat([volume, volume[-1:].expand(missing, *volume.shape[1:])]) if missing else volume
 
     # --- the compile time, printed: the first step of each kind compiles (when model.compile=true) -------
 
