@@ -27,7 +27,7 @@ def curve_table(rows: list[dict[str, float]], reference: dict[int, float] | None
         step, ours = int(row["step"]), float(row["val_loss"])
         theirs = next((loss for it, loss in (reference or {}).items() if abs(it - step) <= 0.01 * it), None)
         table.append([
-            f"{step:,}", "-" if theirs is None else f"{theirs:g}", f"{ours:.1f}",
+            f"{step:,}", "-" if theirs is None else f"{theirs:.1f}", f"{ours:.1f}",
             "-" if theirs is None else f"{ours / theirs:.2f}",
             f"{100 * float(row['auc']):.2f}", f"{100 * float(row['eer']):.2f}",
         ])  # fmt: skip
