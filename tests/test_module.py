@@ -43,23 +43,26 @@ def test_loss_is_eq1_squared_error_over_the_output_volume_divided_by_2_n_tau() -
         assert torch.allclose(module.loss(volume), expected)
 
 
-
-def test_cuda_graph_mode_pads_a_short_scored_batch_and_keeps_its_numbers() -> None:
-    """Under ``compile_mode=reduce-overhead`` a short last batch is padded to the first batch's size (one
-    captured graph for every batch); the padding's outputs are dropped and the real windows score the same."""
+def test_a_compiled_module_pads_a_short_scored_batch_and_keeps_its_numbers() -> None:
+    """Under ``model.compile`` (here with CUDA graphs, which the CPU skips) a short last batch is padded to the
+    first batch's size (one graph for every batch); the padding's outputs are dropped and the real windows
+    score the same."""
     torch.manual_seed(0)
-    plain = build_module("tau=1", "model.compile_mode=null").eval()
-    padded = build_module("tau=1", "model.compile_mode=reduce-overhead").eval()
+    plain = build_module("tau=1").eval()
+    padded = build_module("tau=1", "model.compile=true", "model.compile_mode=reduce-overhead").eval()
     padded.load_state_dict(plain.state_dict())
     windows = torch.randint(0, 256, (3, 2, 1, 227, 227), dtype=torch.uint8)
     with torch.no_grad():
-        padded.window_errors(windows)  # the first (full) batch: 3 windows
-        short = padded.window_errors(windows[:2])
+        first = padded.window_errors(windows[:1], batch=3)  # a stream's first window, padded to the batch of 3
+        padded.window_errors(windows)
+        short = padded.window_errors(windows[:2])  # a test set's short last batch
         expected = plain.window_errors(windows[:2])
-    assert padded._scored_batch == 3
+    assert padded._scored_batch == 3 and first["errors"].shape == (1,)
+    torch.testing.assert_close(first["errors"], expected["errors"][:1], rtol=1e-5, atol=1e-4)
     assert short["errors"].shape == (2,) and short["output"].shape == expected["output"].shape
     torch.testing.assert_close(short["errors"], expected["errors"], rtol=1e-5, atol=1e-4)
-    torch.testing.assert_close(short["psnr"], expected["psnr"])
+    torch.testing.assert_close(short["psnr"], expected["psnr"], rtol=1e-5, atol=1e-4)
+
 
 @pytest.mark.parametrize(
     ("override", "message"),
@@ -68,6 +71,8 @@ def test_cuda_graph_mode_pads_a_short_scored_batch_and_keeps_its_numbers() -> No
         ("model.lr=-1", "model.lr=-1"),
         ("model.bias_lr_mult=-2", "model.bias_lr_mult=-2"),
         ("tau=0", "tau=0"),
+        ("model.compile_mode=reduce_overhead", "model.compile_mode='reduce_overhead'"),
+        ("model.compile_mode=reduce-overhead", "only with model.compile=true"),
     ],
 )
 def test_bad_model_settings_are_refused_before_training(override: str, message: str) -> None:

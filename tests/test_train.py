@@ -268,3 +268,4 @@ def test_fast_modes_train_a_few_steps_and_score(tiny: Path, overrides: list[str]
     [result] = results(tiny)
     assert result["status"] == "ok" and 0 <= result["metrics"]["auc"] <= 1
     assert result["config"]["model"]["compile"] == ("model.compile=true" in overrides)
+    assert (result["config"]["trainer"]["precision"] == "bf16-mixed") == ("trainer.precision=bf16-mixed" in overrides)

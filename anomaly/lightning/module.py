@@ -29,6 +29,7 @@ from anomaly.protocol.scoring import Rect, error_mask, prediction_error, psnr
 from anomaly.protocol.task import check_task, split_volume
 
 log = logging.getLogger("anomaly")
+COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")  # torch.compile's
 
 
 class AnomalyModule(pl.LightningModule):
@@ -42,7 +43,7 @@ class AnomalyModule(pl.LightningModule):
         mask: error-map rectangles to ignore (Subway's time stamp).
         compile, compile_mode: ``torch.compile`` the network (same maths; faster after a compile of about a
             minute), in this mode (``reduce-overhead``: CUDA graphs on a GPU, with ``datamodule.drop_last=true``
-            for one training batch shape; a short last scored batch is padded to the others' size).
+            for one training batch shape; scored batches are padded to one size, see :meth:`window_errors`).
     """
 
     def __init__(
@@ -63,6 +64,12 @@ class AnomalyModule(pl.LightningModule):
         for name, value in (("lr", lr), ("weight_decay", weight_decay), ("bias_lr_mult", bias_lr_mult)):
             if not value >= 0:
                 raise ConfigError(f"model.{name}={value}: must be >= 0")
+        if compile_mode not in COMPILE_MODES:
+            raise ConfigError(
+                f"model.compile_mode={compile_mode!r}: must be one of {', '.join(map(str, COMPILE_MODES))}"
+            )
+        if compile_mode is not None and not compile:
+            raise ConfigError(f"model.compile_mode={compile_mode}: has effect only with model.compile=true; set both")
         # Plain Python types (not Hydra's ListConfig), so checkpoints load with torch.load(weights_only=True).
         betas = [float(b) for b in betas]
         mask = [[int(v) for v in rect] for rect in mask]
@@ -74,7 +81,7 @@ class AnomalyModule(pl.LightningModule):
         self.register_buffer("mask", error_mask(EncoderForecaster.FRAME_SIZE, rects), persistent=False)
         self.test_errors = TestErrors()
         self._compiled: set[str] = set()
-        self._scored_batch = 0  # the largest scored batch so far (CUDA graphs: every batch gets this size)
+        self._scored_batch = 0  # the largest scored batch so far (compiled: every batch gets this size)
         self._compile_started = 0.0
 
     def forward(self, frames: Tensor) -> Tensor:
@@ -92,10 +99,19 @@ class AnomalyModule(pl.LightningModule):
         output = self(inputs)
         return (output.float() - target).square().sum() / (2 * volume.shape[0] * self.hparams.tau)
 
-    def window_errors(self, volume: Tensor) -> dict[str, Tensor]:
-        """Eq. 2 error and PSNR of each test window, with its output and target (for pictures)."""
+    def window_errors(self, volume: Tensor, batch: int = 0) -> dict[str, Tensor]:
+        """Eq. 2 error and PSNR of each test window, with its output and target (for pictures).
+
+        Under ``model.compile`` a batch shorter than ``batch`` or than the largest scored so far (the last of a
+        test set, the first of a stream) is padded with copies of its last window, so that one compiled graph
+        (one captured CUDA graph under ``reduce-overhead``) serves every batch; the copies' outputs are dropped
+        (windows are scored independently: the same numbers)."""
         windows = volume.shape[0]
-        inputs, target = self.split(self._static_shape(volume))
+        if self.hparams.compile:
+            self._scored_batch = max(self._scored_batch, windows, batch)
+            missing = self._scored_batch - windows
+            volume = torch.cat([volume, volume[-1:].expand(missing, *volume.shape[1:])]) if missing else volume
+        inputs, target = self.split(volume)
         output, target = self(inputs).float()[:windows], target[:windows]
         return {
             "errors": prediction_error(output, target, self.mask),
@@ -103,16 +119,6 @@ class AnomalyModule(pl.LightningModule):
             "output": output,
             "target": target,
         }
-
-    def _static_shape(self, volume: Tensor) -> Tensor:
-        """Under CUDA graphs (``compile_mode=reduce-overhead``) a batch shorter than the largest scored so far
-        (the last of a video set) is padded with copies of its last window, so that one captured graph serves
-        every batch; the copies' outputs are dropped (windows are scored independently: the same numbers)."""
-        if self.hparams.compile_mode != "reduce-overhead":
-            return volume
-        self._scored_batch = max(self._scored_batch, volume.shape[0])
-        missing = self._scored_batch - volume.shape[0]
-        return torch.cat([volume, volume[-1:].expand(missing, *volume.shape[1:])]) if missing else volume
 
     # --- the compile time, printed: the first step of each kind compiles (when model.compile=true) -------
 

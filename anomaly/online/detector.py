@@ -58,11 +58,9 @@ class Detector:
         for start in range(0, len(windows), self.batch_size):
             chunk = windows[start : start + self.batch_size]
             stacked = np.stack([w for _, w in chunk])
-            if self.module.hparams.compile and len(chunk) < self.batch_size:  # one static shape: no recompiles
-                stacked = np.concatenate([stacked, np.repeat(stacked[-1:], self.batch_size - len(chunk), 0)])
             volume = torch.from_numpy(stacked)[:, :, None].to(self.module.device)
             with torch.inference_mode(), self._autocast():
-                out = self.module.window_errors(volume)
+                out = self.module.window_errors(volume, self.batch_size)  # compiled: one batch shape
             squared = (out["output"][:, -1, 0] - out["target"][:, -1, 0]).square()
             maps = squared.cpu().numpy() if self.keep_maps else None
             for k, (i, _) in enumerate(chunk):
