@@ -11,21 +11,28 @@ In one run it measures:
    ``mode="reduce-overhead"``): training volumes/s (forward + backward + Adam, the recipe's optimiser) and
    test frames/s (one scored frame per test window, no gradients), each after warm-up (compile included);
 3. the FLOPs of one training volume and of one test window, counted by ``FlopCounterMode`` on the network
-   as it runs, so that each mode's rate becomes GFLOP/s and a fraction of the peak of its precision.
+   (its own arithmetic: deconv3 as the transposed convolution), so that each mode's rate becomes GFLOP/s
+   and a fraction of the peak of its precision;
+4. the ceiling the convolutions set: every convolution call of a training step (forward + backward) and of
+   a test batch, recorded as the network runs and timed on its own; no mode can beat their sum, and the
+   gap between it and a mode is the rest (gate arithmetic, copies, the optimiser, Python).
 
 Printed as a table; ``--json PATH`` writes ``{"device", "peak_gflops": {"fp32", "bf16"}, "flops", "modes":
 [{"name", "precision", "compiled", "train_volumes_per_s", "test_frames_per_s", "train_fraction_of_peak",
-"test_fraction_of_peak", ...}]}``. Only what was measured is printed. With ``--ucsd ROOT`` it also reads
-one cached training epoch of a UCSD dataset without the model (the data pipeline's cost).
+"test_fraction_of_peak", ...}], "convolutions_alone": {"fp32", "bf16"}}``. Only what was measured is
+printed. With ``--ucsd ROOT`` it also reads one cached training epoch of a UCSD dataset without the model
+(the data pipeline's cost).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import platform
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -96,20 +104,84 @@ def precision(name: str, device: torch.device) -> Iterator[None]:
 
 
 def conv_peak(batch: int, device: torch.device, dtype: torch.dtype, steps: int) -> dict[str, float]:
-    """GFLOP/s of the three gate convolutions (forward, padding 1) at ``batch``."""
+    """GFLOP/s of the three gate convolutions (forward, padding 1) at ``batch``, each the best of 3 timings."""
     rates = {}
     for cin, cout, size in GATES:
         x = torch.rand(batch, cin, size, size, device=device, dtype=dtype)
         w = torch.rand(cout, cin, 3, 3, device=device, dtype=dtype) * 0.01
-        for _ in range(3):
-            F.conv2d(x, w, padding=1)
-        seconds = timed(lambda x=x, w=w: F.conv2d(x, w, padding=1), steps * 3, device)
+        warm_up(lambda x=x, w=w: F.conv2d(x, w, padding=1), device)
+        seconds = min(timed(lambda x=x, w=w: F.conv2d(x, w, padding=1), steps * 3, device) for _ in range(3))
         rates[f"{cin}->{cout}@{size}"] = 2 * batch * cout * cin * 9 * size * size / seconds / 1e9
     return rates
 
 
+def warm_up(step: Callable[[], object], device: torch.device, seconds: float = 0.3) -> None:
+    """Call ``step`` for at least ``seconds`` (and 3 times): the first calls of a shape pick and build its kernel."""
+    started = time.perf_counter()
+    for calls in itertools.count(1):
+        step()
+        synchronize(device)
+        if calls >= 3 and time.perf_counter() - started >= seconds:
+            return
+
+
+@dataclass(frozen=True)
+class Convolution:
+    """One convolution call of the network: its arguments' shapes, and which gradients its backward computes."""
+
+    input: tuple[int, ...]
+    weight: tuple[int, ...]
+    bias: bool
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    transposed: bool
+    output_padding: tuple[int, ...]
+    input_grad: bool
+    weight_grad: bool
+
+
+class ConvolutionRecorder(TorchDispatchMode):
+    """Counts the ``aten.convolution`` calls that run inside it (every conv and deconv of the network)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: Counter[Convolution] = Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204  (torch's signature)
+        if func is torch.ops.aten.convolution.default:
+            x, w, b, stride, padding, _, transposed, output_padding, _ = args
+            shapes = (tuple(x.shape), tuple(w.shape), b is not None, tuple(stride), tuple(padding), transposed)
+            self.calls[Convolution(*shapes, tuple(output_padding), x.requires_grad, w.requires_grad)] += 1
+        return func(*args, **(kwargs or {}))
+
+
+def conv_seconds(calls: Counter[Convolution], backward: bool, device: torch.device, dtype: torch.dtype,
+                 steps: int) -> float:  # fmt: skip
+    """Seconds that ``calls`` take alone: each convolution (and its backward) on random tensors, times its count."""
+    total = 0.0
+    for conv, count in calls.items():
+        x = torch.rand(conv.input, device=device, dtype=dtype)
+        w = torch.rand(conv.weight, device=device, dtype=dtype) * 0.01
+        b = torch.zeros(conv.weight[1 if conv.transposed else 0], device=device, dtype=dtype) if conv.bias else None
+        args = (conv.stride, conv.padding, [1, 1], conv.transposed, conv.output_padding, 1)
+        y = torch.ops.aten.convolution(x, w, b, *args)
+        bias_sizes = None if b is None else list(b.shape)
+        mask = [conv.input_grad, conv.weight_grad, conv.bias and conv.weight_grad]
+
+        def step(x=x, w=w, b=b, y=y, args=args, bias_sizes=bias_sizes, mask=mask) -> None:
+            torch.ops.aten.convolution(x, w, b, *args)
+            if backward:
+                torch.ops.aten.convolution_backward(y, x, w, bias_sizes, *args, mask)
+
+        warm_up(step, device, seconds=0.1)
+        total += count * min(timed(step, steps, device) for _ in range(2))
+    return total
+
+
 def count_flops(module: AnomalyModule, tau: int, device: torch.device) -> tuple[float, float]:
-    """FLOPs of one training volume (forward + backward) and of one test window (forward)."""
+    """FLOPs of one training volume (forward + backward) and of one test window (forward): the model's own
+    arithmetic (deconv3 as its transposed convolution, not the padded sub-pixel form the fast path runs)."""
+    module.net.subpixel = False
     volume = torch.randint(0, 256, (1, 2 * tau, 1, 227, 227), dtype=torch.uint8, device=device)
     with FlopCounterMode(display=False) as train:
         module.loss(volume).backward()
@@ -117,6 +189,18 @@ def count_flops(module: AnomalyModule, tau: int, device: torch.device) -> tuple[
     with torch.no_grad(), FlopCounterMode(display=False) as test:
         module.window_errors(volume)
     return float(train.get_total_flops()), float(test.get_total_flops())
+
+
+def model_convolutions(tau: int, batch: int, test_batch: int, device: torch.device) -> tuple[Counter, Counter]:
+    """The convolution calls of one training step at ``batch`` and of one test batch, as the network runs them."""
+    module = build(tau, device)
+    volume = torch.randint(0, 256, (batch, 2 * tau, 1, 227, 227), dtype=torch.uint8, device=device)
+    with ConvolutionRecorder() as train:
+        module.loss(volume)
+    windows = torch.randint(0, 256, (test_batch, 2 * tau, 1, 227, 227), dtype=torch.uint8, device=device)
+    with torch.no_grad(), ConvolutionRecorder() as test:
+        module.eval().window_errors(windows)
+    return train.calls, test.calls
 
 
 def measure(mode: Mode, tau: int, batch: int, test_batch: int, steps: int, device: torch.device) -> Mode:
@@ -207,6 +291,22 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"parameters: {count_parameters(counter.net):,}; FLOPs (FlopCounterMode): {train_flops / 1e9:.2f} G "
           f"per training volume (forward + backward), {test_flops / 1e9:.2f} G per test window")  # fmt: skip
 
+    train_convs, test_convs = model_convolutions(args.tau, args.batch, args.test_batch, device)
+    ceiling = {}
+    for p, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        volumes = args.batch / conv_seconds(train_convs, True, device, dtype, args.steps)
+        frames = args.test_batch / conv_seconds(test_convs, False, device, dtype, args.steps)
+        ceiling[p] = {
+            "train_volumes_per_s": volumes,
+            "test_frames_per_s": frames,
+            "train_fraction_of_peak": volumes * train_flops / 1e9 / peak[p],
+            "test_fraction_of_peak": frames * test_flops / 1e9 / peak[p],
+        }
+        print(f"{p} convolutions alone (the {sum(train_convs.values())} of a training step, forward + backward, and "
+              f"the {sum(test_convs.values())} of a test batch, each timed on its own): at most {volumes:.2f} "
+              f"volumes/s = {100 * ceiling[p]['train_fraction_of_peak']:.1f}% of the peak, {frames:.1f} frames/s = "
+              f"{100 * ceiling[p]['test_fraction_of_peak']:.1f}%")  # fmt: skip
+
     wanted = None if not args.modes else {m.strip() for m in args.modes.split(",")}
     modes = [m for m in modes_for(device) if wanted is None or m.name in wanted]
     print(f"\n{'mode':18s} {'train vol/s':>11s} {'GFLOP/s':>8s} {'of peak':>8s}   {'test fr/s':>9s} {'GFLOP/s':>8s} "
@@ -230,6 +330,7 @@ def main(argv: list[str] | None = None) -> dict:
         "peak_gflops": peak,
         "gate_gflops": peaks,
         "flops": {"train_volume": train_flops, "test_window": test_flops},
+        "convolutions_alone": ceiling,
         "modes": [asdict(mode) for mode in modes],
     }
     if args.json:
