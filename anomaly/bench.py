@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import itertools
 import json
 import platform
@@ -109,8 +110,9 @@ def conv_peak(batch: int, device: torch.device, dtype: torch.dtype, steps: int) 
     for cin, cout, size in GATES:
         x = torch.rand(batch, cin, size, size, device=device, dtype=dtype)
         w = torch.rand(cout, cin, 3, 3, device=device, dtype=dtype) * 0.01
-        warm_up(lambda x=x, w=w: F.conv2d(x, w, padding=1), device)
-        seconds = min(timed(lambda x=x, w=w: F.conv2d(x, w, padding=1), steps * 3, device) for _ in range(3))
+        conv = functools.partial(F.conv2d, x, w, padding=1)
+        warm_up(conv, device)
+        seconds = min(timed(conv, steps * 3, device) for _ in range(3))
         rates[f"{cin}->{cout}@{size}"] = 2 * batch * cout * cin * 9 * size * size / seconds / 1e9
     return rates
 
@@ -181,13 +183,16 @@ def conv_seconds(calls: Counter[Convolution], backward: bool, device: torch.devi
 def count_flops(module: AnomalyModule, tau: int, device: torch.device) -> tuple[float, float]:
     """FLOPs of one training volume (forward + backward) and of one test window (forward): the model's own
     arithmetic (deconv3 as its transposed convolution, not the padded sub-pixel form the fast path runs)."""
-    module.net.subpixel = False
     volume = torch.randint(0, 256, (1, 2 * tau, 1, 227, 227), dtype=torch.uint8, device=device)
-    with FlopCounterMode(display=False) as train:
-        module.loss(volume).backward()
-    module.zero_grad(set_to_none=True)
-    with torch.no_grad(), FlopCounterMode(display=False) as test:
-        module.window_errors(volume)
+    module.net.subpixel = False
+    try:
+        with FlopCounterMode(display=False) as train:
+            module.loss(volume).backward()
+        module.zero_grad(set_to_none=True)
+        with torch.no_grad(), FlopCounterMode(display=False) as test:
+            module.window_errors(volume)
+    finally:
+        module.net.subpixel = True
     return float(train.get_total_flops()), float(test.get_total_flops())
 
 
