@@ -28,6 +28,26 @@ def test_optimiser_is_the_authors_adam_with_their_per_parameter_multipliers() ->
     assert frozen == [net.decode_lstm1.input_conv.weight]
 
 
+def test_the_fused_adam_step_equals_the_plain_one() -> None:
+    """The fused optimiser (one kernel for all parameters) makes the update of the per-parameter loop."""
+    torch.manual_seed(0)
+    fused, plain = build_module("tau=1"), build_module("tau=1")
+    plain.load_state_dict(fused.state_dict())
+    volume = torch.randint(0, 256, (2, 2, 1, 227, 227), dtype=torch.uint8)
+    optimizers = [fused.configure_optimizers(), plain.configure_optimizers()]
+    assert optimizers[0].defaults["fused"]
+    for group in optimizers[1].param_groups:
+        group["fused"], group["foreach"] = False, False
+    for _ in range(2):
+        for module, optimizer in zip((fused, plain), optimizers, strict=True):
+            optimizer.zero_grad()
+            module.loss(volume).backward()
+            optimizer.step()
+    for (name, a), b in zip(fused.net.named_parameters(), plain.net.parameters(), strict=True):
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-7), name
+    assert fused.net.conv1.bias.abs().max() > 1e-5  # biases start at 0: the steps moved them
+
+
 def test_bias_learning_rate_multiplier_is_a_setting() -> None:
     _, biases = build_module("model.bias_lr_mult=1").configure_optimizers().param_groups
     assert biases["lr"] == 1e-4

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from anomaly.errors import ConfigError
@@ -97,7 +98,7 @@ class AnomalyModule(pl.LightningModule):
         """Eq. 1: the squared error over the output volumes / (2 N tau)."""
         inputs, target = self.split(volume)
         output = self(inputs)
-        return (output.float() - target).square().sum() / (2 * volume.shape[0] * self.hparams.tau)
+        return F.mse_loss(output.float(), target, reduction="sum") / (2 * volume.shape[0] * self.hparams.tau)
 
     def window_errors(self, volume: Tensor, batch: int = 0) -> dict[str, Tensor]:
         """Eq. 2 error and PSNR of each test window, with its output and target (for pictures).
@@ -164,7 +165,8 @@ class AnomalyModule(pl.LightningModule):
             {"params": [p for p in trained if id(p) not in biases], "lr": lr, "weight_decay": decay},
             {"params": [p for p in trained if id(p) in biases], "lr": bias_lr, "weight_decay": 0.0},
         ]
-        return torch.optim.Adam(groups, lr=lr, betas=tuple(self.hparams.betas))
+        # fused: one kernel per step for all parameters instead of about ten per parameter (same update).
+        return torch.optim.Adam(groups, lr=lr, betas=tuple(self.hparams.betas), fused=True)
 
     # --- test: the paper's protocol ---------------------------------------------------------------------
 

@@ -37,21 +37,24 @@ def error_mask(size: int, rects: list[Rect] | tuple[Rect, ...] = ()) -> Tensor |
     return mask
 
 
+def frame_errors(output: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
+    """(B, tau, 1, H, W) twice -> (B, tau): the L2 norm of each output frame's error over its pixels (those
+    ``mask`` keeps). One fused reduction: no squared-error volume is written out."""
+    difference = output - target
+    if mask is not None:
+        difference = difference * mask
+    return torch.linalg.vector_norm(difference.flatten(2), dim=2)
+
+
 def prediction_error(output: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
     """Eq. 2 for a batch: (B, tau, 1, H, W) twice -> (B,), sum over frames of per-frame L2 norms."""
-    squared = (output - target).square()
-    if mask is not None:
-        squared = squared * mask
-    return squared.flatten(2).sum(dim=2).sqrt().sum(dim=1)
+    return frame_errors(output, target, mask).sum(dim=1)
 
 
 def psnr(output: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
     """Mean over the output frames of ``10 log10(1 / MSE)`` (for ``score=psnr``, as later work scores)."""
-    squared = (output - target).square()
-    pixels = squared[0, 0].numel()
-    if mask is not None:
-        squared, pixels = squared * mask, int(mask.sum()) * squared.shape[2]
-    mse = squared.flatten(2).sum(dim=2) / pixels
+    pixels = output[0, 0].numel() if mask is None else int(mask.sum()) * output.shape[2]
+    mse = frame_errors(output, target, mask).square() / pixels
     return (10 * torch.log10(1 / mse.clamp_min(1e-10))).mean(dim=1)
 
 
