@@ -11,10 +11,13 @@ from anomaly.protocol.scoring import (
     Protocol,
     VideoErrors,
     error_mask,
+    frame_errors,
     frame_metrics,
     prediction_error,
+    psnr,
     regularity,
     roc_curve,
+    scored_pixels,
 )
 from anomaly.protocol.task import split_volume, window_length
 
@@ -28,13 +31,13 @@ def test_prediction_error_sums_per_frame_l2_norms() -> None:
     output[0, 1, 0] = torch.tensor([[0.0, 6.0], [8.0, 0.0]])  # ||.|| = 10
     output[1, 1, 0] = torch.tensor([[1.0, 1.0], [1.0, 1.0]])  # ||.|| = 2
     target[1, 1, 0] = torch.tensor([[0.0, 0.0], [0.0, 2.0]])  # ... minus this: ||(1, 1, 1, -1)|| = 2
-    assert prediction_error(output, target).tolist() == [15.0, 2.0]
+    assert prediction_error(frame_errors(output, target)).tolist() == [15.0, 2.0]
 
 
 def test_prediction_error_is_not_the_norm_of_the_whole_volume() -> None:
     output = torch.ones(1, 4, 1, 3, 3)
     target = torch.zeros(1, 4, 1, 3, 3)
-    assert prediction_error(output, target).item() == pytest.approx(4 * 3.0)  # not sqrt(36) = 6
+    assert prediction_error(frame_errors(output, target)).item() == pytest.approx(4 * 3.0)  # not sqrt(36) = 6
 
 
 def test_prediction_error_with_a_mask_ignores_masked_pixels() -> None:
@@ -43,8 +46,19 @@ def test_prediction_error_with_a_mask_ignores_masked_pixels() -> None:
     output[0, :, 0, 0:2, 1:3] = 5.0  # only inside the masked rectangle
     output[0, 1, 0, 3, 3] = 2.0  # outside it
     mask = error_mask(4, [(0, 1, 1, 2)])
-    assert prediction_error(output, target, mask).tolist() == [2.0]
-    assert prediction_error(output, target).item() == pytest.approx(10.0 + (100.0 + 4.0) ** 0.5)
+    assert prediction_error(frame_errors(output, target, mask)).tolist() == [2.0]
+    assert prediction_error(frame_errors(output, target)).item() == pytest.approx(10.0 + (100.0 + 4.0) ** 0.5)
+
+
+def test_psnr_is_10_log10_of_1_over_the_mse_of_the_pixels_scored() -> None:
+    output = torch.full((1, 2, 1, 4, 4), 0.1)
+    output[0, 1] = 0.01  # MSE 1e-4: 40 dB, mean with the first frame's 20 dB
+    target = torch.zeros(1, 2, 1, 4, 4)
+    assert psnr(frame_errors(output, target), scored_pixels(output)).item() == pytest.approx(30.0)
+    mask = error_mask(4, [(0, 1, 0, 3)])  # half of each frame masked
+    output[0, :, 0, 0:2] = 9.0  # a masked error changes nothing
+    assert scored_pixels(output, mask) == 8
+    assert psnr(frame_errors(output, target, mask), scored_pixels(output, mask)).item() == pytest.approx(30.0)
 
 
 def test_error_mask_zeroes_inclusive_rectangles() -> None:

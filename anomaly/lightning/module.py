@@ -26,7 +26,7 @@ from torch import Tensor
 from anomaly.errors import ConfigError
 from anomaly.model.convlstm import EncoderForecaster
 from anomaly.protocol.metric import TestErrors
-from anomaly.protocol.scoring import Rect, error_mask, prediction_error, psnr
+from anomaly.protocol.scoring import Rect, error_mask, frame_errors, prediction_error, psnr, scored_pixels
 from anomaly.protocol.task import check_task, split_volume
 
 log = logging.getLogger("anomaly")
@@ -114,9 +114,10 @@ class AnomalyModule(pl.LightningModule):
             volume = torch.cat([volume, volume[-1:].expand(missing, *volume.shape[1:])]) if missing else volume
         inputs, target = self.split(volume)
         output, target = self(inputs).float()[:windows], target[:windows]
+        norms = frame_errors(output, target, self.mask)
         return {
-            "errors": prediction_error(output, target, self.mask),
-            "psnr": psnr(output, target, self.mask),
+            "errors": prediction_error(norms),
+            "psnr": psnr(norms, scored_pixels(output, self.mask)),
             "output": output,
             "target": target,
         }

@@ -46,15 +46,20 @@ def frame_errors(output: Tensor, target: Tensor, mask: Tensor | None = None) -> 
     return torch.linalg.vector_norm(difference.flatten(2), dim=2)
 
 
-def prediction_error(output: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
-    """Eq. 2 for a batch: (B, tau, 1, H, W) twice -> (B,), sum over frames of per-frame L2 norms."""
-    return frame_errors(output, target, mask).sum(dim=1)
+def prediction_error(frame_errors: Tensor) -> Tensor:
+    """Eq. 2 for a batch: (B, tau) per-frame L2 norms (:func:`frame_errors`) -> (B,), their sum over frames."""
+    return frame_errors.sum(dim=1)
 
 
-def psnr(output: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
-    """Mean over the output frames of ``10 log10(1 / MSE)`` (for ``score=psnr``, as later work scores)."""
-    pixels = output[0, 0].numel() if mask is None else int(mask.sum()) * output.shape[2]
-    mse = frame_errors(output, target, mask).square() / pixels
+def scored_pixels(output: Tensor, mask: Tensor | None = None) -> int:
+    """Pixels per output frame of (B, tau, C, H, W) that :func:`frame_errors` covers: all, or those ``mask`` keeps."""
+    return output[0, 0].numel() if mask is None else int(mask.sum()) * output.shape[2]
+
+
+def psnr(frame_errors: Tensor, pixels: int) -> Tensor:
+    """Mean over the output frames of ``10 log10(1 / MSE)``, MSE = error^2 / ``pixels`` (for ``score=psnr``, as
+    later work scores)."""
+    mse = frame_errors.square() / pixels
     return (10 * torch.log10(1 / mse.clamp_min(1e-10))).mean(dim=1)
 
 
