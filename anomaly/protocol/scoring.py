@@ -46,9 +46,9 @@ def frame_errors(output: Tensor, target: Tensor, mask: Tensor | None = None) -> 
     return torch.linalg.vector_norm(difference.flatten(2), dim=2)
 
 
-def prediction_error(frame_errors: Tensor) -> Tensor:
+def prediction_error(norms: Tensor) -> Tensor:
     """Eq. 2 for a batch: (B, tau) per-frame L2 norms (:func:`frame_errors`) -> (B,), their sum over frames."""
-    return frame_errors.sum(dim=1)
+    return norms.sum(dim=1)
 
 
 def scored_pixels(output: Tensor, mask: Tensor | None = None) -> int:
@@ -56,10 +56,10 @@ def scored_pixels(output: Tensor, mask: Tensor | None = None) -> int:
     return output[0, 0].numel() if mask is None else int(mask.sum()) * output.shape[2]
 
 
-def psnr(frame_errors: Tensor, pixels: int) -> Tensor:
-    """Mean over the output frames of ``10 log10(1 / MSE)``, MSE = error^2 / ``pixels`` (for ``score=psnr``, as
-    later work scores)."""
-    mse = frame_errors.square() / pixels
+def psnr(norms: Tensor, pixels: int) -> Tensor:
+    """Mean over the output frames of ``10 log10(1 / MSE)``, MSE = norm^2 / ``pixels``, from the (B, tau) per-frame
+    norms of :func:`frame_errors` (for ``score=psnr``, as later work scores)."""
+    mse = norms.square() / pixels
     return (10 * torch.log10(1 / mse.clamp_min(1e-10))).mean(dim=1)
 
 
