@@ -7,7 +7,13 @@ import torch
 import torch.nn.functional as F
 
 from anomaly.errors import ConfigError
-from anomaly.model.convlstm import ConvLSTMCell, EncoderForecaster, count_parameters, subpixel_conv_transpose2d
+from anomaly.model.convlstm import (
+    ConvLSTMCell,
+    EncoderForecaster,
+    count_parameters,
+    leaky_relu,
+    subpixel_conv_transpose2d,
+)
 
 ENCODER = ("conv1", "encode_lstm1", "conv2", "encode_lstm2", "conv3", "encode_lstm3")
 FORECASTER = ("decode_lstm1", "deconv1", "decode_lstm2", "deconv2", "decode_lstm3", "deconv3")
@@ -173,6 +179,23 @@ def test_the_compiled_network_keeps_the_maths_in_outputs_and_gradients() -> None
     eager, compiled = errors(False), errors(True)
     assert eager[0] < 5e-5 and eager[1] < 1e-4, eager
     assert compiled[0] <= 4 * eager[0] + 1e-6 and compiled[1] <= 4 * eager[1] + 1e-5, (eager, compiled)
+
+
+def test_the_compiled_leaky_relu_is_torchs_bit_for_bit() -> None:
+    """The compiled form (x times a float slope map) equals ``F.leaky_relu`` exactly, in values and gradients, at 0
+    and -0 included (where the slope is 0.2, as in Caffe's ReLU)."""
+    x = torch.cat((torch.randn(5000, generator=torch.Generator().manual_seed(4)), torch.tensor([0.0, -0.0, 1e-30])))
+    grad = torch.randn_like(x)
+
+    def values_and_grads(function) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
+        leaf = x.clone().requires_grad_()
+        out = function(leaf)
+        return out, torch.autograd.grad(out, leaf, grad)[0]
+
+    want = values_and_grads(lambda t: F.leaky_relu(t, 0.2))
+    got = values_and_grads(torch.compile(leaky_relu))
+    for a, b in zip(got, want, strict=True):
+        assert torch.equal(a, b) and torch.equal(a.signbit(), b.signbit())
 
 
 @pytest.mark.parametrize(("cin", "cout", "k", "stride", "size"), [(16, 1, 11, 4, 55), (4, 3, 3, 2, 6), (2, 2, 5, 3, 4)])
