@@ -181,10 +181,12 @@ def test_the_compiled_network_keeps_the_maths_in_outputs_and_gradients() -> None
     assert compiled[0] <= 4 * eager[0] + 1e-6 and compiled[1] <= 4 * eager[1] + 1e-5, (eager, compiled)
 
 
-def test_the_compiled_leaky_relu_is_torchs_bit_for_bit() -> None:
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_compiled_leaky_relu_is_torchs_bit_for_bit(dtype: torch.dtype) -> None:
     """The compiled form (x times a float slope map) equals ``F.leaky_relu`` exactly, in values and gradients, at 0
     and -0 included (where the slope is 0.2, as in Caffe's ReLU)."""
     x = torch.cat((torch.randn(5000, generator=torch.Generator().manual_seed(4)), torch.tensor([0.0, -0.0, 1e-30])))
+    x = x.to(dtype)
     grad = torch.randn_like(x)
 
     def values_and_grads(function) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
