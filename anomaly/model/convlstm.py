@@ -40,9 +40,10 @@ def leaky_relu(x: Tensor) -> Tensor:
     """``F.leaky_relu(x, LEAKY_SLOPE)``; compiled for the CPU, the same function as ``x`` times a float slope map.
 
     Both forms give the same values and gradients, bit for bit, in float32 and bfloat16 (x * 1 and x * 0.2 where
-    x > 0 and x <= 0, computed in float32; the gradient likewise). The difference is what the backward keeps: for ``F.leaky_relu``, inductor saves a bool mask
-    ``x > 0``, and its C++ backend stores bool tensors at about 7 ns an element, over 30 times a float store. That cost
-    about 20 ms of a 205 ms compiled training step (the 2-core Xeon, batch 4); the float map costs under 1 ms.
+    x > 0 and x <= 0, computed in float32; the gradient likewise). The difference is what the backward keeps: for
+    ``F.leaky_relu``, inductor saves a bool mask ``x > 0``, and its C++ backend stores bool tensors at about 7 ns an
+    element, over 30 times a float store. That cost about 20 ms of a 205 ms compiled training step (the 2-core
+    Xeon, batch 4); the float map costs under 1 ms.
     """
     if not torch.compiler.is_compiling() or x.device.type != "cpu":
         return F.leaky_relu(x, LEAKY_SLOPE)
