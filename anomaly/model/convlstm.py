@@ -37,7 +37,7 @@ INITS = ("authors", "paper")
 
 
 def leaky_relu(x: Tensor) -> Tensor:
-    """``F.leaky_relu(x, LEAKY_SLOPE)``; compiled for the CPU, the same function as ``x`` times a float slope map.
+    """``F.leaky_relu(x, LEAKY_SLOPE)``; compiled for the CPU with gradients, ``x`` times a float slope map.
 
     Both forms give the same values and gradients, bit for bit, in float32 and bfloat16 (x * 1 and x * 0.2 where
     x > 0 and x <= 0, computed in float32; the gradient likewise). The difference is what the backward keeps: for
@@ -45,7 +45,7 @@ def leaky_relu(x: Tensor) -> Tensor:
     element, over 30 times a float store. That cost about 20 ms of a 205 ms compiled training step (the 2-core
     Xeon, batch 4); the float map costs under 1 ms.
     """
-    if not torch.compiler.is_compiling() or x.device.type != "cpu":
+    if not (torch.compiler.is_compiling() and x.device.type == "cpu" and x.requires_grad):
         return F.leaky_relu(x, LEAKY_SLOPE)
     wide = x.float()  # in float32 for bf16 too, as F.leaky_relu computes
     slope = LEAKY_SLOPE + (1 - LEAKY_SLOPE) * torch.sign(wide).clamp_min(0)  # exactly 1 or LEAKY_SLOPE, no bool
