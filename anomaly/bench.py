@@ -119,7 +119,7 @@ LAYOUTS = {"NCHW": torch.contiguous_format, "NHWC": torch.channels_last}
 def conv_peak(batch: int, device: torch.device, dtype: torch.dtype, steps: int) -> dict[str, float]:
     """GFLOP/s of the three gate convolutions (forward, padding 1) at ``batch``, in each memory layout.
 
-    Both layouts, because they differ by up to 3 times on a CPU (oneDNN), and compiled code picks channels-last.
+    Both layouts, because they differ by up to 2.5 times on a CPU (oneDNN), and compiled code picks channels-last.
     """
     rates = {}
     for (cin, cout, size), (layout, memory_format) in itertools.product(GATES, LAYOUTS.items()):
