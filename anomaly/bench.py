@@ -178,15 +178,15 @@ def conv_seconds(calls: Counter[Convolution], backward: bool, device: torch.devi
     the two memory layouts, times its count."""
     total = 0.0
     for conv, count in calls.items():
+        b = torch.zeros(conv.weight[1 if conv.transposed else 0], device=device, dtype=dtype) if conv.bias else None
+        args = (conv.stride, conv.padding, [1, 1], conv.transposed, conv.output_padding, 1)
+        bias_sizes = None if b is None else list(b.shape)
+        mask = [conv.input_grad, conv.weight_grad, conv.bias and conv.weight_grad]
         seconds = []
         for memory_format in LAYOUTS.values():
             x = torch.rand(conv.input, device=device, dtype=dtype).contiguous(memory_format=memory_format)
             w = (torch.rand(conv.weight, device=device, dtype=dtype) * 0.01).contiguous(memory_format=memory_format)
-            b = torch.zeros(conv.weight[1 if conv.transposed else 0], device=device, dtype=dtype) if conv.bias else None
-            args = (conv.stride, conv.padding, [1, 1], conv.transposed, conv.output_padding, 1)
             y = torch.ops.aten.convolution(x, w, b, *args)
-            bias_sizes = None if b is None else list(b.shape)
-            mask = [conv.input_grad, conv.weight_grad, conv.bias and conv.weight_grad]
 
             def step(x=x, w=w, b=b, y=y, args=args, bias_sizes=bias_sizes, mask=mask) -> None:
                 torch.ops.aten.convolution(x, w, b, *args)
