@@ -17,11 +17,15 @@ In one run it measures:
 4. the ceiling the convolutions set: every convolution call of a training step (forward + backward) and of
    a test batch, recorded as the network runs and timed on its own (in the faster memory layout); no mode can
    beat their sum, and the gap between it and a mode is the rest (gate arithmetic, copies, the optimiser,
-   Python).
+   Python);
+5. for the compiled modes, a tighter bound: the convolutions alone plus the memory traffic of the kernels that
+   inductor generates for the rest (the gate arithmetic; inductor's own count of the bytes each kernel reads
+   and writes, each buffer once) at this machine's memory bandwidth (a streaming add, measured in the same run).
 
 Printed as a table; ``--json PATH`` writes ``{"device", "peak_gflops": {"fp32", "bf16"}, "flops", "modes":
 [{"name", "precision", "compiled", "train_volumes_per_s", "test_frames_per_s", "train_fraction_of_peak",
-"test_fraction_of_peak", ...}], "convolutions_alone": {"fp32", "bf16"}}``. Only what was measured is
+"test_fraction_of_peak", "kernel_bytes_train", "bound_train_fraction_of_peak", ...}], "convolutions_alone":
+{"fp32", "bf16"}, "memory_gb_per_s"}``. Only what was measured is
 printed. With ``--ucsd ROOT`` it also reads one cached training epoch of a UCSD dataset without the model
 (the data pipeline's cost).
 """
@@ -33,8 +37,10 @@ import contextlib
 import functools
 import itertools
 import json
+import logging
 import platform
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -73,6 +79,12 @@ class Mode:
     train_fraction_of_peak: float = 0.0
     test_fraction_of_peak: float = 0.0
     compile_s: float = 0.0
+    kernel_bytes_train: int = 0  # compiled modes: inductor's kernels, per training step and per test batch
+    kernel_bytes_test: int = 0
+    bound_train_volumes_per_s: float = 0.0  # the convolutions alone + those bytes at the memory bandwidth
+    bound_test_frames_per_s: float = 0.0
+    bound_train_fraction_of_peak: float = 0.0
+    bound_test_fraction_of_peak: float = 0.0
 
 
 def build(tau: int, device: torch.device) -> AnomalyModule:
@@ -130,6 +142,40 @@ def conv_peak(batch: int, device: torch.device, dtype: torch.dtype, steps: int) 
         flops = 2 * batch * cout * cin * 9 * size * size
         rates[f"{cin}->{cout}@{size} {layout}"] = flops / timed(conv, steps * 3, device) / 1e9
     return rates
+
+
+def memory_bandwidth(device: torch.device, steps: int) -> float:
+    """GB/s of a streaming add over 64 MiB fp32 buffers (two read, one written), the access pattern of the gate
+    kernels: they read maps and write maps, far larger together than the caches."""
+    a, b, c = (torch.rand(16 * 2**20, device=device) for _ in range(3))
+    add = functools.partial(torch.add, a, b, out=c)
+    warm_up(add, device)
+    return 3 * a.nbytes / timed(add, steps, device) / 1e9
+
+
+@contextlib.contextmanager
+def inductor_kernel_bytes() -> Iterator[dict[str, int]]:
+    """Yields a dict whose ``"bytes"``, on exit, holds the bytes that the kernels inductor generated inside read
+    and write: inductor's own count, each buffer a kernel touches once (a floor on its memory traffic), for
+    every graph compiled inside (compile caches off, so that each is compiled and counted). Library calls
+    (convolutions, and ops inductor does not generate) are not counted."""
+    from torch._inductor import metrics
+    from torch._inductor.scheduler import ExternKernelSchedulerNode, NopKernelSchedulerNode
+
+    counted = {"bytes": 0}
+    log = logging.getLogger("torch._inductor.compile_fx.__inductor_metrics")  # inductor counts while it logs INFO
+    level = log.level
+    log.setLevel(logging.INFO)
+    metrics.reset()
+    try:
+        with torch.compiler.config.patch(force_disable_caches=True), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "dynamo_pgo force disabled")  # what we asked for, said once a graph
+            yield counted
+    finally:
+        log.setLevel(level)
+    library = (ExternKernelSchedulerNode, NopKernelSchedulerNode)
+    # nodes_num_elem holds each kernel's bytes // 4
+    counted["bytes"] = sum(4 * n for node, n in metrics.nodes_num_elem if not isinstance(node, library))
 
 
 def warm_up(step: Callable[[], object], device: torch.device, seconds: float = 0.3) -> None:
@@ -248,12 +294,17 @@ def measure(mode: Mode, tau: int, batch: int, test_batch: int, steps: int, devic
         with precision(mode.precision, device):
             module.window_errors(windows)
 
+    counting = inductor_kernel_bytes if mode.compiled else contextlib.nullcontext
     started = time.perf_counter()
-    train_step()  # the first call compiles
+    with counting() as train:
+        train_step()  # the first call compiles
     module.eval()
-    test_step()
+    with counting() as test:
+        test_step()
     module.train()
-    mode.compile_s = time.perf_counter() - started if mode.compiled else 0.0
+    if mode.compiled:
+        mode.compile_s = time.perf_counter() - started
+        mode.kernel_bytes_train, mode.kernel_bytes_test = train["bytes"], test["bytes"]
     for _ in range(2):
         train_step()
     mode.train_volumes_per_s = batch / timed(train_step, steps, device)
@@ -316,10 +367,11 @@ def main(argv: list[str] | None = None) -> dict:
           f"per training volume (forward + backward), {test_flops / 1e9:.2f} G per test window")  # fmt: skip
 
     train_convs, test_convs = model_convolutions(args.tau, args.batch, args.test_batch, device)
-    ceiling = {}
+    ceiling, seconds = {}, {}
     for p, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        volumes = args.batch / conv_seconds(train_convs, True, device, dtype, args.steps)
-        frames = args.test_batch / conv_seconds(test_convs, False, device, dtype, args.steps)
+        seconds[p] = (conv_seconds(train_convs, True, device, dtype, args.steps),
+                      conv_seconds(test_convs, False, device, dtype, args.steps))  # fmt: skip
+        volumes, frames = args.batch / seconds[p][0], args.test_batch / seconds[p][1]
         ceiling[p] = {
             "train_volumes_per_s": volumes,
             "test_frames_per_s": frames,
@@ -330,6 +382,8 @@ def main(argv: list[str] | None = None) -> dict:
               f"the {sum(test_convs.values())} of a test batch, each timed on its own): at most {volumes:.2f} "
               f"volumes/s = {100 * ceiling[p]['train_fraction_of_peak']:.1f}% of the peak, {frames:.1f} frames/s = "
               f"{100 * ceiling[p]['test_fraction_of_peak']:.1f}%")  # fmt: skip
+    bandwidth = memory_bandwidth(device, args.steps)
+    print(f"memory bandwidth: {bandwidth:.1f} GB/s (a streaming add over 64 MiB buffers)")
 
     wanted = None if not args.modes else {m.strip() for m in args.modes.split(",")}
     modes = [m for m in modes_for(device) if wanted is None or m.name in wanted]
@@ -339,12 +393,24 @@ def main(argv: list[str] | None = None) -> dict:
         measure(mode, args.tau, args.batch, args.test_batch, args.steps, device)
         mode.train_gflops = mode.train_volumes_per_s * train_flops / 1e9
         mode.test_gflops = mode.test_frames_per_s * test_flops / 1e9
-        mode.train_fraction_of_peak = mode.train_gflops / peak[mode.precision]
-        mode.test_fraction_of_peak = mode.test_gflops / peak[mode.precision]
+        mode_peak = peak[mode.precision]
+        mode.train_fraction_of_peak = mode.train_gflops / mode_peak
+        mode.test_fraction_of_peak = mode.test_gflops / mode_peak
         compile_time = f"{mode.compile_s:.0f} s" if mode.compiled else "-"
         print(f"{mode.name:18s} {mode.train_volumes_per_s:11.2f} {mode.train_gflops:8.1f} "
               f"{100 * mode.train_fraction_of_peak:7.1f}%   {mode.test_frames_per_s:9.1f} {mode.test_gflops:8.1f} "
               f"{100 * mode.test_fraction_of_peak:7.1f}%   {compile_time}")  # fmt: skip
+        if mode.compiled:  # the convolutions alone, plus the compiled kernels' bytes at the memory bandwidth
+            conv_train_s, conv_test_s = seconds[mode.precision]
+            mode.bound_train_volumes_per_s = args.batch / (conv_train_s + mode.kernel_bytes_train / 1e9 / bandwidth)
+            mode.bound_test_frames_per_s = args.test_batch / (conv_test_s + mode.kernel_bytes_test / 1e9 / bandwidth)
+            mode.bound_train_fraction_of_peak = mode.bound_train_volumes_per_s * train_flops / 1e9 / mode_peak
+            mode.bound_test_fraction_of_peak = mode.bound_test_frames_per_s * test_flops / 1e9 / mode_peak
+            print(f"{'':18s} bound: the convolutions alone + its kernels' {mode.kernel_bytes_train / 1e6:.0f} MB per "
+                  f"training step and {mode.kernel_bytes_test / 1e6:.0f} MB per test batch at {bandwidth:.1f} GB/s: "
+                  f"at most {mode.bound_train_volumes_per_s:.2f} volumes/s = "
+                  f"{100 * mode.bound_train_fraction_of_peak:.1f}%, {mode.bound_test_frames_per_s:.1f} frames/s = "
+                  f"{100 * mode.bound_test_fraction_of_peak:.1f}%")  # fmt: skip
     figures = {
         "device": name,
         "torch": torch.__version__,
@@ -355,6 +421,7 @@ def main(argv: list[str] | None = None) -> dict:
         "gate_gflops": peaks,
         "flops": {"train_volume": train_flops, "test_window": test_flops},
         "convolutions_alone": ceiling,
+        "memory_gb_per_s": bandwidth,
         "modes": [asdict(mode) for mode in modes],
     }
     if args.json:

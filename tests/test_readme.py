@@ -168,6 +168,7 @@ def benchmarked(project: Path, done: subprocess.CompletedProcess) -> None:
     [mode] = figures["modes"]
     assert mode["name"] == "eager fp32" and 0 < mode["train_fraction_of_peak"] < 1.5
     assert figures["peak_gflops"]["fp32"] > 0 and figures["flops"]["train_volume"] > 1e9
+    assert figures["memory_gb_per_s"] > 0
     # the network runs all of its convolutions and more: it cannot beat them timed alone (timing noise aside)
     alone = figures["convolutions_alone"]["fp32"]
     assert mode["train_volumes_per_s"] < 1.2 * alone["train_volumes_per_s"]

@@ -1,0 +1,29 @@
+"""The benchmark's memory-traffic count: what inductor's generated kernels read and write, nothing else."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from anomaly.bench import inductor_kernel_bytes
+
+
+def test_the_kernel_bytes_count_what_inductor_generates_not_the_convolutions() -> None:
+    x, w = torch.rand(1, 1, 64, 64), torch.rand(16, 1, 3, 3)
+    with inductor_kernel_bytes() as conv_alone:
+        torch.compile(lambda x, w: F.conv2d(x, w, padding=1))(x, w)
+    with inductor_kernel_bytes() as conv_doubled:
+        torch.compile(lambda x, w: 2 * F.conv2d(x, w, padding=1))(x, w)
+    assert conv_alone["bytes"] == 0  # a library call, not a generated kernel
+    output = 16 * 64 * 64 * 4
+    assert conv_doubled["bytes"] == 2 * output  # the doubling reads the convolution's output and writes its own
+
+
+def test_the_kernel_bytes_include_the_backward() -> None:
+    x = torch.rand(10_000, requires_grad=True)
+    with inductor_kernel_bytes() as forward:
+        torch.compile(lambda x: torch.sigmoid(x) * 2)(x.detach())
+    assert forward["bytes"] == 2 * x.nbytes  # reads x, writes the result: each once
+    with inductor_kernel_bytes() as both:
+        torch.compile(lambda x: (torch.sigmoid(x) * 2).sum())(x).backward()
+    assert both["bytes"] >= 3 * x.nbytes  # forward reads x; backward reads it (or what was saved), writes the grad
