@@ -79,12 +79,12 @@ class Mode:
     train_fraction_of_peak: float = 0.0
     test_fraction_of_peak: float = 0.0
     compile_s: float = 0.0
-    kernel_bytes_train: int = 0  # compiled modes: inductor's kernels, per training step and per test batch
-    kernel_bytes_test: int = 0
-    bound_train_volumes_per_s: float = 0.0  # the convolutions alone + those bytes at the memory bandwidth
-    bound_test_frames_per_s: float = 0.0
-    bound_train_fraction_of_peak: float = 0.0
-    bound_test_fraction_of_peak: float = 0.0
+    kernel_bytes_train: int | None = None  # compiled modes: inductor's kernels, per training step and test batch
+    kernel_bytes_test: int | None = None
+    bound_train_volumes_per_s: float | None = None  # the convolutions alone + those bytes at the memory bandwidth
+    bound_test_frames_per_s: float | None = None
+    bound_train_fraction_of_peak: float | None = None
+    bound_test_fraction_of_peak: float | None = None
 
 
 def build(tau: int, device: torch.device) -> AnomalyModule:
@@ -154,15 +154,16 @@ def memory_bandwidth(device: torch.device, steps: int) -> float:
 
 
 @contextlib.contextmanager
-def inductor_kernel_bytes() -> Iterator[dict[str, int]]:
+def inductor_kernel_bytes() -> Iterator[dict[str, int | None]]:
     """Yields a dict whose ``"bytes"``, on exit, holds the bytes that the kernels inductor generated inside read
     and write: inductor's own count, each buffer a kernel touches once (a floor on its memory traffic), for
     every graph compiled inside (compile caches off, so that each is compiled and counted). Library calls
-    (convolutions, and ops inductor does not generate) are not counted."""
+    (convolutions, and ops inductor does not generate) are not counted. None where inductor counted nothing at
+    all (no graph compiled, or a torch whose private metrics moved), never a silent 0."""
     from torch._inductor import metrics
     from torch._inductor.scheduler import ExternKernelSchedulerNode, NopKernelSchedulerNode
 
-    counted = {"bytes": 0}
+    counted: dict[str, int | None] = {"bytes": None}
     log = logging.getLogger("torch._inductor.compile_fx.__inductor_metrics")  # inductor counts while it logs INFO
     level = log.level
     log.setLevel(logging.INFO)
@@ -174,8 +175,8 @@ def inductor_kernel_bytes() -> Iterator[dict[str, int]]:
     finally:
         log.setLevel(level)
     library = (ExternKernelSchedulerNode, NopKernelSchedulerNode)
-    # nodes_num_elem holds each kernel's bytes // 4
-    counted["bytes"] = sum(4 * n for node, n in metrics.nodes_num_elem if not isinstance(node, library))
+    if metrics.nodes_num_elem:  # each scheduled node (kernel or library call) with its bytes // 4
+        counted["bytes"] = sum(4 * n for node, n in metrics.nodes_num_elem if not isinstance(node, library))
 
 
 def warm_up(step: Callable[[], object], device: torch.device, seconds: float = 0.3) -> None:
@@ -349,6 +350,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--cache-dir", type=Path, default=Path(".cache/frames"))
     args = parser.parse_args(argv)
     device = torch.device(args.device)
+    modes = modes_for(device)
+    if args.modes:
+        wanted = {m.strip() for m in args.modes.split(",")}
+        if unknown := wanted - {m.name for m in modes}:
+            parser.error(f"--modes: no mode {', '.join(map(repr, sorted(unknown)))} on {device.type}; the modes here "
+                         f"are {', '.join(repr(m.name) for m in modes)}")  # fmt: skip
+        modes = [m for m in modes if m.name in wanted]
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     name = device_name(device)
@@ -385,8 +393,6 @@ def main(argv: list[str] | None = None) -> dict:
     bandwidth = memory_bandwidth(device, args.steps)
     print(f"memory bandwidth: {bandwidth:.1f} GB/s (a streaming add over 64 MiB buffers)")
 
-    wanted = None if not args.modes else {m.strip() for m in args.modes.split(",")}
-    modes = [m for m in modes_for(device) if wanted is None or m.name in wanted]
     print(f"\n{'mode':18s} {'train vol/s':>11s} {'GFLOP/s':>8s} {'of peak':>8s}   {'test fr/s':>9s} {'GFLOP/s':>8s} "
           f"{'of peak':>8s}   compile")  # fmt: skip
     for mode in modes:
@@ -400,7 +406,9 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{mode.name:18s} {mode.train_volumes_per_s:11.2f} {mode.train_gflops:8.1f} "
               f"{100 * mode.train_fraction_of_peak:7.1f}%   {mode.test_frames_per_s:9.1f} {mode.test_gflops:8.1f} "
               f"{100 * mode.test_fraction_of_peak:7.1f}%   {compile_time}")  # fmt: skip
-        if mode.compiled:  # the convolutions alone, plus the compiled kernels' bytes at the memory bandwidth
+        if mode.compiled and None in (mode.kernel_bytes_train, mode.kernel_bytes_test):
+            print(f"{'':18s} no bound: inductor counted no kernels (its private metrics differ in this torch)")
+        elif mode.compiled:  # the convolutions alone, plus the compiled kernels' bytes at the memory bandwidth
             conv_train_s, conv_test_s = seconds[mode.precision]
             mode.bound_train_volumes_per_s = args.batch / (conv_train_s + mode.kernel_bytes_train / 1e9 / bandwidth)
             mode.bound_test_frames_per_s = args.test_batch / (conv_test_s + mode.kernel_bytes_test / 1e9 / bandwidth)

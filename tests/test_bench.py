@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 
-from anomaly.bench import inductor_kernel_bytes
+from anomaly.bench import inductor_kernel_bytes, main
 
 
 def test_the_kernel_bytes_count_what_inductor_generates_not_the_convolutions() -> None:
@@ -15,6 +16,9 @@ def test_the_kernel_bytes_count_what_inductor_generates_not_the_convolutions() -
     with inductor_kernel_bytes() as conv_doubled:
         torch.compile(lambda x, w: 2 * F.conv2d(x, w, padding=1))(x, w)
     assert conv_alone["bytes"] == 0  # a library call, not a generated kernel
+    with inductor_kernel_bytes() as nothing_compiled:
+        F.conv2d(x, w, padding=1)
+    assert nothing_compiled["bytes"] is None  # nothing counted is no figure, not a 0
     output = 16 * 64 * 64 * 4
     assert conv_doubled["bytes"] == 2 * output  # the doubling reads the convolution's output and writes its own
 
@@ -27,3 +31,10 @@ def test_the_kernel_bytes_include_the_backward() -> None:
     with inductor_kernel_bytes() as both:
         torch.compile(lambda x: (torch.sigmoid(x) * 2).sum())(x).backward()
     assert both["bytes"] >= 3 * x.nbytes  # forward reads x; backward reads it (or what was saved), writes the grad
+
+
+def test_an_unknown_mode_is_named_before_anything_is_measured(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--modes", "compiled fp32,compiled fp64"])
+    error = capsys.readouterr().err
+    assert "no mode 'compiled fp64' on cpu" in error and "'compiled bf16'" in error
