@@ -38,7 +38,6 @@ import functools
 import itertools
 import json
 import logging
-import platform
 import time
 import warnings
 from collections import Counter
@@ -59,6 +58,7 @@ from anomaly.atomic import write_atomic
 from anomaly.data.cache import cached_frames
 from anomaly.data.datasets.ucsd import load_ucsd
 from anomaly.data.volumes import TrainingVolumes
+from anomaly.hardware import device_name
 from anomaly.lightning.module import AnomalyModule
 from anomaly.model.convlstm import count_parameters
 
@@ -329,12 +329,6 @@ def modes_for(device: torch.device) -> list[Mode]:
             Mode("CUDA graphs bf16", "bf16", True, "reduce-overhead"),
         ]
     return modes
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
 
 
 def main(argv: list[str] | None = None) -> dict:

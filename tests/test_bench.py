@@ -1,4 +1,4 @@
-"""The benchmark's memory-traffic count: what inductor's generated kernels read and write, nothing else."""
+"""The benchmark: its memory-traffic count (what inductor's kernels read and write, nothing else); machine names."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from anomaly.bench import inductor_kernel_bytes, main
+from anomaly.hardware import device_name
 
 
 def test_the_kernel_bytes_count_what_inductor_generates_not_the_convolutions() -> None:
@@ -38,3 +39,9 @@ def test_an_unknown_mode_is_named_before_anything_is_measured(capsys: pytest.Cap
         main(["--device", "cpu", "--modes", "compiled fp32,compiled fp64"])
     error = capsys.readouterr().err
     assert "no mode 'compiled fp64' on cpu" in error and "'compiled bf16'" in error
+
+
+def test_a_cpu_is_named_with_its_threads_and_the_vector_units_torch_uses() -> None:
+    name = device_name("cpu")
+    assert f"({torch.get_num_threads()} threads; {torch.backends.cpu.get_cpu_capability()}" in name
+    assert ("AMX" in name) == torch.cpu._is_amx_tile_supported()  # what decides bf16's speed here

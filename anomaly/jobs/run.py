@@ -33,6 +33,7 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from anomaly.data.datamodule import VideoDataModule
 from anomaly.errors import AnomalyError, ConfigError, MissingDataError
+from anomaly.hardware import device_name
 from anomaly.jobs.tracking import wandb_mode
 from anomaly.lightning.callbacks import TestScoring, find_callback
 from anomaly.lightning.module import AnomalyModule
@@ -53,12 +54,6 @@ def _sweep_group() -> str:
 OmegaConf.register_new_resolver("cwd", os.getcwd, use_cache=True, replace=True)
 OmegaConf.register_new_resolver("run_id", lambda: secrets.token_hex(3), use_cache=True, replace=True)
 OmegaConf.register_new_resolver("sweep_group", _sweep_group, use_cache=True, replace=True)
-
-
-def device_name() -> str:
-    if torch.cuda.is_available():
-        return torch.cuda.get_device_name()
-    return f"cpu ({torch.get_num_threads()} threads)"
 
 
 def build(cfg: DictConfig) -> tuple[VideoDataModule, AnomalyModule, pl.Trainer]:
@@ -214,7 +209,7 @@ def print_metrics(results: dict[str, Any]) -> None:
     metrics = results.get("metrics", {})
     if "auc" in metrics:
         print(f"AUC {100 * metrics['auc']:.2f} %   EER {100 * metrics['eer']:.2f} %   ", end="")
-    print(f"scored frames {int(metrics.get('frames', 0))}   {metrics.get('fps', 0):.1f} frames/s ({results['device']})")
+    print(f"scored frames {int(metrics.get('frames', 0))}   {metrics.get('fps', 0):.1f} frames/s on {results['device']}")
     if "op_tpr" in metrics:  # the calibrated protocol's operating point
         print(
             f"calibrated threshold: frame TPR {100 * metrics['op_tpr']:.1f} %   FPR {100 * metrics['op_fpr']:.1f} %   "

@@ -1,0 +1,43 @@
+"""The name of the machine that measured a number: ``results.json``'s device (Table III) and the benchmark's.
+
+A CPU's speed in this model depends on more than its name: oneDNN runs bf16 convolutions on AMX tiles where
+the CPU has them (6.8 times the fp32 peak on the 2-core Xeon measured), and with avx512_bf16 alone at 1.9
+times fp32 on a 2-core AMD EPYC but 0.55 times on another 2-core Xeon (README, Benchmarks), so the name
+carries the vector units torch found.
+"""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+import torch
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name (Linux's ``/proc/cpuinfo``), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device_name(device: torch.device | str | None = None) -> str:
+    """The GPU's name, or the CPU's model with torch's threads and vector units.
+
+    ``device`` defaults to the one the jobs use: the GPU if there is one.
+
+    Example: ``"Intel(R) Xeon(R) Processor (2 threads; AVX512, avx512_bf16, AMX)"``.
+    """
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    units = [torch.backends.cpu.get_cpu_capability()]
+    # torch.cpu's own checks, private in torch 2.13: looked up so that a torch without them names fewer units
+    for unit, check in (("avx512_bf16", "_is_avx512_bf16_supported"), ("AMX", "_is_amx_tile_supported")):
+        if getattr(torch.cpu, check, lambda: False)():
+            units.append(unit)
+    return f"{cpu_model()} ({torch.get_num_threads()} threads; {', '.join(units)})"
