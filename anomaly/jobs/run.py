@@ -209,7 +209,8 @@ def print_metrics(results: dict[str, Any]) -> None:
     metrics = results.get("metrics", {})
     if "auc" in metrics:
         print(f"AUC {100 * metrics['auc']:.2f} %   EER {100 * metrics['eer']:.2f} %   ", end="")
-    print(f"scored frames {int(metrics.get('frames', 0))}   {metrics.get('fps', 0):.1f} frames/s on {results['device']}")
+    frames, fps = int(metrics.get("frames", 0)), metrics.get("fps", 0)
+    print(f"scored frames {frames}   {fps:.1f} frames/s on {results['device']}")
     if "op_tpr" in metrics:  # the calibrated protocol's operating point
         print(
             f"calibrated threshold: frame TPR {100 * metrics['op_tpr']:.1f} %   FPR {100 * metrics['op_fpr']:.1f} %   "
