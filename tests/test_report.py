@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from anomaly.reporting import report, results
+from anomaly.reporting import curve, report, results
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_CELL = "92.84 / 13.25 (paper 92.3 / 14.4; +0.54 / -1.15)"
@@ -275,3 +275,44 @@ def test_a_nan_metric_in_a_cell_of_several_results_is_a_failed_result_not_a_cras
     text = run_report(capsys, tmp_path)
     assert table_row(text, "Prediction, tau=5")["Ped2"] == "92.84 / 13.25 (paper 92.3 / 14.4; +0.54 / -1.15; 1 failed)"
     assert "no finite metrics.auc and metrics.eer (found {'auc': nan" in text
+
+
+# --- learning curves: python -m anomaly.reporting.curve ---------------------------------------------------
+
+
+def write_curve(run: Path, seed: int, points: list[tuple[int, float, float, float]]) -> Path:
+    """A run folder as train.py leaves it: learning_curve.csv (step, loss, AUC, EER) and .hydra/config.yaml."""
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "config.yaml").write_text(f"seed: {seed}\ndataset:\n  name: ped2\n")
+    lines = ["epoch,step,train_loss,val_loss,auc,eer"]
+    lines += [f"{i + 1},{step},0.0,{loss},{auc},{eer}" for i, (step, loss, auc, eer) in enumerate(points)]
+    (run / "learning_curve.csv").write_text("\n".join(lines) + "\n")
+    return run
+
+
+def test_one_curve_is_shown_beside_the_authors_loss_every_kth_epoch_and_the_last(tmp_path, capsys):
+    run = write_curve(tmp_path / "a", 0, [(1500 * i, 100.0 / i, 0.8, 0.2) for i in range(1, 6)])
+    assert curve.main([str(run), "--every", "2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" | ")[0] for line in lines[2:]] == ["| 3,000", "| 6,000", "| 7,500"]
+    assert lines[2].split(" | ")[1:4] == ["84.0", "50.0", "0.60"]  # the authors logged 84.0 at 3,000
+
+
+def test_several_curves_are_compared_with_the_first_at_the_iterations_all_scored(tmp_path, capsys):
+    first = write_curve(tmp_path / "a", 0, [(10, 10.0, 0.80, 0.20), (20, 8.0, 0.90, 0.10), (30, 6.0, 0.9, 0.1)])
+    second = write_curve(tmp_path / "b", 1, [(10, 11.0, 0.82, 0.20), (20, 10.0, 0.85, 0.14)])
+    assert curve.main([str(first), str(second), "--plot", str(tmp_path / "plots" / "seeds.png")]) == 0
+    out = capsys.readouterr().out
+    assert (tmp_path / "plots" / "seeds.png").stat().st_size > 10_000 and "wrote" in out
+    assert "| 20 | 8.0 | 10.0 | 90.00 / 10.00 | 85.00 / 14.00 |" in out and "| 30 |" not in out
+    assert "seed 1 against seed 0 at the 2 iterations both scored (10 to 20)" in out
+    assert "held-out loss +10.0 to +25.0 % (higher at 2)" in out
+    assert "test AUC -5.00 to +2.00 points (lower at 1, mean -1.50)" in out
+    assert "EER +0.00 to +4.00 points (mean +2.00)" in out
+    assert "At 20 iterations, mean +- std of the 2 runs: test AUC % 87.50 +- 3.54" in out
+
+
+def test_a_run_without_a_curve_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    assert curve.main([str(tmp_path / "run")]) == 2
+    assert "learning_curve.csv: no such file; train with test_every_n_epochs=N" in capsys.readouterr().err

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pytorch_lightning as pl
 import torch
@@ -28,7 +27,13 @@ from anomaly.errors import ConfigError
 from anomaly.protocol.calibration import AlarmSettings, Calibration
 from anomaly.protocol.metric import TestErrors, videos_of
 from anomaly.protocol.scoring import Evaluation, Protocol, roc_curve
-from anomaly.reporting.plots import error_panel_figure, learning_curve_figure, regularity_figure, roc_figure
+from anomaly.reporting.plots import (
+    error_panel_figure,
+    learning_curve_figure,
+    regularity_figure,
+    roc_figure,
+    write_figure,
+)
 from anomaly.reporting.published import AUTHORS_HELDOUT_LOSS
 
 log = logging.getLogger(__name__)
@@ -83,9 +88,7 @@ def find_callback(trainer: pl.Trainer, kind: type[pl.Callback]) -> Any:
 
 def save_figure(figure: Figure, path: Path, trainer: pl.Trainer, key: str) -> None:
     """Write ``figure`` as PNG atomically and log it to every W&B logger under ``key``."""
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, dpi=110)
-    plt.close(figure)
+    write_figure(figure, path)
     for logger in trainer.loggers:
         if isinstance(logger, WandbLogger):
             logger.log_image(key=key, images=[str(path)])
@@ -241,7 +244,7 @@ class LearningCurve(pl.Callback):
         writer.writerows(self.rows)
         write_atomic(self.output_dir / "learning_curve.csv", text.getvalue())
         (self.output_dir / "plots").mkdir(parents=True, exist_ok=True)
-        figure = learning_curve_figure(self.rows, self.reference)
+        figure = learning_curve_figure({"ours": self.rows}, self.reference)
         save_figure(figure, self.output_dir / "plots" / "learning_curve.png", trainer, "curve/plot")
 
     def state_dict(self) -> dict[str, Any]:

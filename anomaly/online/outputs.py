@@ -19,10 +19,11 @@ import cv2
 import matplotlib.pyplot as plt
 import numpy as np
 
-from anomaly.atomic import atomic_path, write_atomic
+from anomaly.atomic import write_atomic
 from anomaly.online.detector import Scored
 from anomaly.online.sources import SourceInfo
 from anomaly.protocol.calibration import Event
+from anomaly.reporting.plots import write_figure
 
 COLUMNS = "frame,time_s,error,score,alarm\n"
 
@@ -122,6 +123,4 @@ def regularity_plot(path: Path, scores_csv: Path, events: list[Event], threshold
     ax.set(xlabel="time (s)", ylabel="regularity", ylim=(-0.02, 1.02), title="Regularity (shaded: alarm events)")
     ax.legend(loc="lower left", fontsize=8)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+    write_figure(fig, path)

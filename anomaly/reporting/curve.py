@@ -1,54 +1,155 @@
-"""A run's learning curve beside the authors' logged held-out loss: ``python -m anomaly.reporting.curve RUN``.
+"""Learning curves of ``train.py`` runs: ``python -m anomaly.reporting.curve RUN [RUN ...] [--every K]``.
 
-Reads ``learning_curve.csv`` of a ``train.py`` run made with ``test_every_n_epochs=N`` and prints a Markdown
-table: iteration, the authors' held-out loss at that iteration where their log has it (REFERENCE.md section
-3a, Ped2), ours, their ratio, and the test AUC / EER of our model there.
+Reads ``learning_curve.csv`` of runs made with ``test_every_n_epochs=N``. One run: a Markdown table of
+iteration, the authors' held-out loss at that iteration where their log has it (REFERENCE.md section 3a,
+Ped2), ours, their ratio, and the test AUC / EER of our model there. Several runs (seeds of one recipe, say):
+their curves side by side at the iterations all of them scored, then how each run differs from the first
+epoch by epoch (range and mean), and the mean +- std of all runs at the last shared iteration.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import statistics
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from anomaly.reporting.plots import learning_curve_figure, write_figure
 from anomaly.reporting.published import AUTHORS_HELDOUT_LOSS
 
 COLUMNS = ["iteration", "authors' held-out loss", "ours", "ours / authors'", "test AUC %", "test EER %"]
+Rows = list[dict[str, float]]  # learning_curve.csv: epoch, step, train_loss, val_loss, auc, eer (AUC/EER as fractions)
+Curve = dict[int, dict[str, float]]  # iteration -> held-out loss, AUC %, EER %
 
 
-def curve_table(rows: list[dict[str, float]], reference: dict[int, float] | None) -> list[list[str]]:
+class CurveError(ValueError):
+    """A run folder without a readable learning curve."""
+
+
+def read_rows(run: Path) -> Rows:
+    path = run / "learning_curve.csv"
+    if not path.is_file():
+        raise CurveError(f"{path}: no such file; train with test_every_n_epochs=N to make one")
+    with open(path, newline="") as handle:
+        try:
+            rows = [{key: float(row[key]) for key in ("step", "train_loss", "val_loss", "auc", "eer")}
+                    for row in csv.DictReader(handle)]  # fmt: skip
+        except (KeyError, TypeError, ValueError) as error:
+            raise CurveError(f"{path}: not a learning curve written by train.py ({error!r})") from error
+    return rows
+
+
+def as_curve(rows: Rows) -> Curve:
+    return {int(r["step"]): {"loss": r["val_loss"], "auc": 100 * r["auc"], "eer": 100 * r["eer"]} for r in rows}
+
+
+def run_config(run: Path, key: str) -> object:
+    config = run / ".hydra" / "config.yaml"  # written when the run starts: also for a run still going
+    return OmegaConf.select(OmegaConf.load(config), key) if config.is_file() else None
+
+
+def thinned(steps: list[int], every: int) -> list[int]:
+    """Every ``every``-th scored iteration (the ``every``-th, the 2 x ``every``-th, ...) and the last."""
+    kept = steps[every - 1 :: every]
+    return kept + steps[-1:] if steps and (not kept or kept[-1] != steps[-1]) else kept
+
+
+def curve_table(curve: Curve, reference: dict[int, float] | None, every: int = 1) -> list[list[str]]:
     """One line per scored epoch; the authors' value where their log has an iteration within 1 % of ours."""
     table = []
-    for row in rows:
-        step, ours = int(row["step"]), float(row["val_loss"])
+    for step in thinned(sorted(curve), every):
+        ours = curve[step]["loss"]
         theirs = next((loss for it, loss in (reference or {}).items() if abs(it - step) <= 0.01 * it), None)
         table.append([
             f"{step:,}", "-" if theirs is None else f"{theirs:.1f}", f"{ours:.1f}",
             "-" if theirs is None else f"{ours / theirs:.2f}",
-            f"{100 * float(row['auc']):.2f}", f"{100 * float(row['eer']):.2f}",
+            f"{curve[step]['auc']:.2f}", f"{curve[step]['eer']:.2f}",
         ])  # fmt: skip
     return table
 
 
+def comparison_table(curves: list[Curve], labels: list[str], every: int = 1) -> list[list[str]]:
+    """Header and lines: the runs' held-out losses, then their test AUC / EER, at the iterations all scored."""
+    shared = sorted(set.intersection(*(set(curve) for curve in curves)))
+    header = ["iteration"] + [f"{label} held-out loss" for label in labels]
+    header += [f"{label} test AUC / EER %" for label in labels]
+    lines = [header]
+    for step in thinned(shared, every):
+        points = [curve[step] for curve in curves]
+        lines.append([f"{step:,}"] + [f"{p['loss']:.1f}" for p in points]
+                     + [f"{p['auc']:.2f} / {p['eer']:.2f}" for p in points])  # fmt: skip
+    return lines
+
+
+def comparison_summary(curves: list[Curve], labels: list[str]) -> list[str]:
+    """Each run against the first, epoch by epoch; all runs at the last iteration they share."""
+    shared = sorted(set.intersection(*(set(curve) for curve in curves)))
+    if not shared:
+        return ["The runs share no scored iteration."]
+    first, lines = curves[0], []
+    for curve, label in zip(curves[1:], labels[1:], strict=True):
+        loss = [100 * (curve[s]["loss"] / first[s]["loss"] - 1) for s in shared]
+        auc = [curve[s]["auc"] - first[s]["auc"] for s in shared]
+        eer = [curve[s]["eer"] - first[s]["eer"] for s in shared]
+        lines.append(
+            f"{label} against {labels[0]} at the {len(shared)} iterations both scored ({shared[0]:,} to "
+            f"{shared[-1]:,}): held-out loss {min(loss):+.1f} to {max(loss):+.1f} % (higher at "
+            f"{sum(x > 0 for x in loss)}); test AUC {min(auc):+.2f} to {max(auc):+.2f} points (lower at "
+            f"{sum(x < 0 for x in auc)}, mean {statistics.fmean(auc):+.2f}); EER {min(eer):+.2f} to "
+            f"{max(eer):+.2f} points (mean {statistics.fmean(eer):+.2f})."
+        )
+    last = [curve[shared[-1]] for curve in curves]
+    spread = ", ".join(
+        f"{name} {statistics.fmean(p[key] for p in last):.2f} +- {statistics.stdev(p[key] for p in last):.2f}"
+        for key, name in (("auc", "test AUC %"), ("eer", "EER %"), ("loss", "held-out loss"))
+    )
+    lines.append(f"At {shared[-1]:,} iterations, mean +- std of the {len(curves)} runs: {spread}.")
+    return lines
+
+
+def markdown(lines: list[list[str]]) -> list[str]:
+    """A header line and rows as a Markdown table."""
+    rows = ["| " + " | ".join(cells) + " |" for cells in lines]
+    return [rows[0], "|" + "---|" * len(lines[0]), *rows[1:]]
+
+
+def labels_of(runs: list[Path]) -> list[str]:
+    """``seed N`` where the runs' seeds tell them apart, else their folder names."""
+    seeds = [run_config(run, "seed") for run in runs]
+    if None in seeds or len(set(seeds)) < len(seeds):
+        return [run.name for run in runs]
+    return [f"seed {seed}" for seed in seeds]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m anomaly.reporting.curve", description=__doc__.splitlines()[0])
-    parser.add_argument("run", type=Path, help="a train.py run folder holding learning_curve.csv")
+    parser.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="train.py run folders holding "
+                        "learning_curve.csv; several are compared with the first")  # fmt: skip
+    parser.add_argument("--every", type=int, default=1, metavar="K",
+                        help="show every K-th scored iteration and the last (default: all)")  # fmt: skip
+    parser.add_argument("--plot", type=Path, metavar="PNG", help="also draw the runs' curves into this picture")
     args = parser.parse_args(argv)
-    path = args.run / "learning_curve.csv"
-    if not path.is_file():
-        print(f"error: {path}: no such file; train with test_every_n_epochs=N to make one", file=sys.stderr)
+    if args.every < 1:
+        parser.error(f"--every {args.every}: give a whole number of at least 1")
+    try:
+        runs = [read_rows(run) for run in args.runs]
+    except CurveError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    config = args.run / ".hydra" / "config.yaml"  # written when the run starts: also for a run still going
-    dataset = OmegaConf.select(OmegaConf.load(config), "dataset.name") if config.is_file() else None
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(cells) + " |" for cells in curve_table(rows, AUTHORS_HELDOUT_LOSS.get(dataset or ""))]
-    print("\n".join(lines))
+    reference = AUTHORS_HELDOUT_LOSS.get(str(run_config(args.runs[0], "dataset.name")))
+    curves, labels = [as_curve(rows) for rows in runs], labels_of(args.runs)
+    if len(curves) == 1:
+        print("\n".join(markdown([COLUMNS, *curve_table(curves[0], reference, args.every)])))
+    else:
+        print("\n".join(markdown(comparison_table(curves, labels, args.every))))
+        print("\n" + "\n".join(comparison_summary(curves, labels)))
+    if args.plot:
+        write_figure(learning_curve_figure(dict(zip(labels, runs, strict=True)), reference), args.plot)
+        print(f"\nwrote {args.plot}")
     return 0
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 
 import matplotlib
 
@@ -11,6 +12,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import EngFormatter  # noqa: E402
+
+from anomaly.atomic import atomic_path  # noqa: E402
+
+
+def write_figure(figure: Figure, path: str | os.PathLike) -> None:
+    """Write ``figure`` as PNG atomically (a kill leaves the previous picture) and free it."""
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=110)
+    plt.close(figure)
 
 
 def _abnormal_spans(frames: np.ndarray, labels: np.ndarray) -> list[tuple[int, int]]:
@@ -76,20 +87,34 @@ def error_panel_figure(target: np.ndarray, output: np.ndarray, title: str) -> Fi
     return fig
 
 
-def learning_curve_figure(rows: Sequence[dict[str, float]], reference: dict[int, float] | None = None) -> Figure:
-    """Held-out loss by iteration (ours, and the authors' where known), and test AUC / EER along it."""
-    steps = np.array([row["step"] for row in rows], dtype=float)
-    fig, (loss_ax, metric_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
-    loss_ax.plot(steps, [row["val_loss"] for row in rows], "o-", color="tab:blue", label="held-out loss (ours)")
-    loss_ax.plot(steps, [row["train_loss"] for row in rows], ".", color="tab:cyan", label="training loss, last batch")
-    if reference:
-        shown = {step: loss for step, loss in reference.items() if not len(steps) or step <= 1.5 * steps.max()}
-        loss_ax.plot(list(shown), list(shown.values()), "s--", color="tab:orange", label="held-out loss (authors' log)")
-    loss_ax.set(xlabel="iteration", ylabel="Eq. 1 loss", yscale="log", title="Loss")
-    loss_ax.legend(fontsize=8)
-    metric_ax.plot(steps, [100 * row["auc"] for row in rows], "o-", color="tab:green", label="test AUC %")
-    metric_ax.plot(steps, [100 * row["eer"] for row in rows], "o-", color="tab:red", label="test EER %")
-    metric_ax.set(xlabel="iteration", ylabel="%", title="Test set, scored along training")
-    metric_ax.legend(fontsize=8)
+def learning_curve_figure(
+    runs: Mapping[str, Sequence[dict[str, float]]], reference: dict[int, float] | None = None
+) -> Figure:
+    """Each run's held-out loss by iteration (and the authors' where known), and its test AUC and EER along it.
+
+    ``runs`` maps a name to rows of ``learning_curve.csv`` (``step``, ``train_loss``, ``val_loss``, ``auc``,
+    ``eer``); a single run also shows its training loss.
+    """
+    fig, (loss_ax, auc_ax, eer_ax) = plt.subplots(1, 3, figsize=(13, 3.8))
+    last = 0.0
+    for colour, (name, rows) in enumerate(runs.items()):
+        steps = [row["step"] for row in rows]
+        last, style = max([last, *steps]), {"color": f"C{colour}", "ms": 3, "label": name}
+        loss_ax.plot(steps, [row["val_loss"] for row in rows], "o-", **style)
+        if len(runs) == 1:
+            loss_ax.plot(steps, [row["train_loss"] for row in rows], ".", color="tab:cyan",
+                         label="training loss, last batch")  # fmt: skip
+        auc_ax.plot(steps, [100 * row["auc"] for row in rows], "o-", **style)
+        eer_ax.plot(steps, [100 * row["eer"] for row in rows], "o-", **style)
+    shown = {step: loss for step, loss in (reference or {}).items() if not last or step <= 1.5 * last}
+    if shown:
+        loss_ax.plot(list(shown), list(shown.values()), "s--", color="black", ms=3, label="authors' log")
+    loss_ax.set(xlabel="iteration", ylabel="Eq. 1 loss", yscale="log", title="Held-out loss")
+    auc_ax.set(xlabel="iteration", ylabel="%", title="Test AUC, scored along training")
+    eer_ax.set(xlabel="iteration", ylabel="%", title="Test EER, scored along training")
+    for ax in (loss_ax, auc_ax, eer_ax):
+        ax.xaxis.set_major_formatter(EngFormatter(sep=""))  # 20k, 120k
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
