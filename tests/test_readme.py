@@ -125,6 +125,14 @@ def curve_table(project: Path, done: subprocess.CompletedProcess) -> None:
     assert lines[0].startswith("| iteration | authors' held-out loss | ours |") and len(lines) == 2 + 80 // 10
 
 
+def curves_compared(project: Path, done: subprocess.CompletedProcess) -> None:
+    """Here both placeholders are the one tiny run: the table has its 8 epochs thinned, nothing differs."""
+    table = done.stdout.split("\n\n")[0].splitlines()
+    assert table[0].startswith("| iteration | ") and len(table) == 2 + 8 // 4  # epochs 40 and 80 of 10, 20, ...
+    assert "test AUC +0.00 to +0.00 points (lower at 0, mean +0.00)" in done.stdout
+    assert (project / "outputs" / "ped2_seeds.png").stat().st_size > 10_000
+
+
 def reports(project: Path, done: subprocess.CompletedProcess) -> None:
     assert "## Tables I/II" in done.stdout and "## Table III" in done.stdout
 
@@ -207,6 +215,10 @@ COMMANDS: dict[str, Callable[[Path, subprocess.CompletedProcess], None] | str] =
     "ANOMALY_DATA=../shared/data python train.py dataset=ped2 model.compile=true test_every_n_epochs=1 logger=csv":
     "80 epochs of real Ped2: hours; a learning curve runs on tiny data above, a compiled run in test_train.py",
     "python -m anomaly.reporting.curve outputs/train/runs/<run>": curve_table,
+    "ANOMALY_DATA=../shared/data python train.py dataset=ped2 model.compile=true test_every_n_epochs=1 logger=csv "
+    "trainer.precision=bf16-mixed seed=1": "80 epochs of real Ped2 in bf16: hours; a bf16 run is in test_train.py",
+    "python -m anomaly.reporting.curve outputs/train/runs/<seed 0 run> outputs/train/runs/<seed 1 run> --every 4 "
+    "--plot outputs/ped2_seeds.png": curves_compared,
     "make bench": "minutes of compiling and timing every mode; the eager fp32 benchmark, next line, runs",
     'python -m anomaly.bench --modes "eager fp32" --steps 3 --json bench.json': benchmarked,
 }  # fmt: skip
@@ -239,12 +251,15 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return copy
 
 
+RUN = r"outputs/train/runs/<[^>]*>"  # <run>, <seed 0 run>, ...
+
+
 def run(project: Path, command: str) -> subprocess.CompletedProcess:
     """Run ``command`` in ``project`` as a user would, ``<run>``/``<sweep>`` replaced by the latest fitting one."""
-    if "outputs/train/runs/<run>" in command:  # the latest run that holds what the command reads
+    if re.search(RUN, command):  # the latest run that holds what the command reads (for every <...> run)
         needed = "learning_curve.csv" if "anomaly.reporting.curve" in command else "checkpoints/last.ckpt"
         runs = [r for r in sorted((project / "outputs/train/runs").iterdir()) if (r / needed).exists()]
-        command = command.replace("outputs/train/runs/<run>", str(runs[-1].relative_to(project)))
+        command = re.sub(RUN, str(runs[-1].relative_to(project)), command)
     for placeholder, job in (("outputs/eval/multirun/<sweep>", "eval"), ("outputs/train/multirun/<sweep>", "train")):
         if placeholder in command:
             command = command.replace(placeholder, str(latest(project, job, "multirun").relative_to(project)))
