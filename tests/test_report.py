@@ -310,6 +310,10 @@ def test_several_curves_are_compared_with_the_first_at_the_iterations_all_scored
     assert "test AUC -5.00 to +2.00 points (lower at 1, mean -1.50)" in out
     assert "EER +0.00 to +4.00 points (mean +2.00)" in out
     assert "At 20 iterations, mean +- std of the 2 runs: test AUC % 87.50 +- 3.54" in out
+    third = write_curve(tmp_path / "c", 2, [(10, 12.0, 0.84, 0.20), (20, 9.0, 0.95, 0.05)])
+    assert curve.main([str(first), str(second), str(third)]) == 0
+    out = capsys.readouterr().out
+    assert "seed 2 against seed 0 at the 2 iterations all 3 scored" in out and "mean +- std of the 3 runs" in out
 
 
 def test_a_run_without_a_curve_is_a_clear_error(tmp_path, capsys):

@@ -91,12 +91,13 @@ def comparison_summary(curves: list[Curve], labels: list[str]) -> list[str]:
     if not shared:
         return ["The runs share no scored iteration."]
     first, lines = curves[0], []
+    scored = "both scored" if len(curves) == 2 else f"all {len(curves)} scored"
     for curve, label in zip(curves[1:], labels[1:], strict=True):
         loss = [100 * (curve[s]["loss"] / first[s]["loss"] - 1) for s in shared]
         auc = [curve[s]["auc"] - first[s]["auc"] for s in shared]
         eer = [curve[s]["eer"] - first[s]["eer"] for s in shared]
         lines.append(
-            f"{label} against {labels[0]} at the {len(shared)} iterations both scored ({shared[0]:,} to "
+            f"{label} against {labels[0]} at the {len(shared)} iterations {scored} ({shared[0]:,} to "
             f"{shared[-1]:,}): held-out loss {min(loss):+.1f} to {max(loss):+.1f} % (higher at "
             f"{sum(x > 0 for x in loss)}); test AUC {min(auc):+.2f} to {max(auc):+.2f} points (lower at "
             f"{sum(x < 0 for x in auc)}, mean {statistics.fmean(auc):+.2f}); EER {min(eer):+.2f} to "
