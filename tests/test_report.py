@@ -314,6 +314,8 @@ def test_several_curves_are_compared_with_the_first_at_the_iterations_all_scored
     assert curve.main([str(first), str(second), str(third)]) == 0
     out = capsys.readouterr().out
     assert "seed 2 against seed 0 at the 2 iterations all 3 scored" in out and "mean +- std of the 3 runs" in out
+    # AUC 90, 85, 95: 90 +- t(0.975, 2 dof) = 4.3027 x std 5 / sqrt(3) = 12.42 (textbook quantile)
+    assert "95 % t-interval of the mean: test AUC % 77.58 to 102.42, EER % -1.53 to 20.87." in out
 
 
 def test_a_run_without_a_curve_is_a_clear_error(tmp_path, capsys):

@@ -4,7 +4,8 @@ Reads ``learning_curve.csv`` of runs made with ``test_every_n_epochs=N``. One ru
 iteration, the authors' held-out loss at that iteration where their log has it (REFERENCE.md section 3a,
 Ped2), ours, their ratio, and the test AUC / EER of our model there. Several runs (seeds of one recipe, say):
 their curves side by side at the iterations all of them scored, then how each run differs from the first
-epoch by epoch (range and mean), and the mean +- std of all runs at the last shared iteration.
+epoch by epoch (range and mean), and the mean +- std of all runs at the last shared iteration with the
+Student t 95 % interval of their mean AUC and EER.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from omegaconf import OmegaConf
 
 from anomaly.reporting.plots import learning_curve_figure, write_figure
 from anomaly.reporting.published import AUTHORS_HELDOUT_LOSS
+from anomaly.reporting.tables import mean_interval, mean_std
 
 COLUMNS = ["iteration", "authors' held-out loss", "ours", "ours / authors'", "test AUC %", "test EER %"]
 Rows = list[dict[str, float]]  # learning_curve.csv: epoch, step, train_loss, val_loss, auc, eer (AUC/EER as fractions)
@@ -103,12 +105,12 @@ def comparison_summary(curves: list[Curve], labels: list[str]) -> list[str]:
             f"{sum(x < 0 for x in auc)}, mean {statistics.fmean(auc):+.2f}); EER {min(eer):+.2f} to "
             f"{max(eer):+.2f} points (mean {statistics.fmean(eer):+.2f})."
         )
-    last = [curve[shared[-1]] for curve in curves]
-    spread = ", ".join(
-        f"{name} {statistics.fmean(p[key] for p in last):.2f} +- {statistics.stdev(p[key] for p in last):.2f}"
-        for key, name in (("auc", "test AUC %"), ("eer", "EER %"), ("loss", "held-out loss"))
-    )
-    lines.append(f"At {shared[-1]:,} iterations, mean +- std of the {len(curves)} runs: {spread}.")
+    last = {key: [curve[shared[-1]][key] for curve in curves] for key in ("auc", "eer", "loss")}
+    names = {"auc": "test AUC %", "eer": "EER %", "loss": "held-out loss"}
+    spread = ", ".join(f"{names[key]} {mean_std(values)}" for key, values in last.items())
+    interval = ", ".join("{} {:.2f} to {:.2f}".format(names[key], *mean_interval(last[key])) for key in ("auc", "eer"))
+    lines.append(f"At {shared[-1]:,} iterations, mean +- std of the {len(curves)} runs: {spread}; "
+                 f"95 % t-interval of the mean: {interval}.")  # fmt: skip
     return lines
 
 

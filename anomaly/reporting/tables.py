@@ -3,10 +3,13 @@ the operating points of calibrated evaluations, from the results of jobs (``anom
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import scipy.stats
 
 from anomaly.reporting.published import (
     PAPER_DATASETS,
@@ -66,7 +69,7 @@ def format_cell(cell: Cell) -> str:
     if not cell.auc:
         return "failed" if cell.failed else "missing data"
     n = len(cell.auc)
-    text = f"{_stat(cell.auc)} / {_stat(cell.eer)}"
+    text = f"{mean_std(cell.auc)} / {mean_std(cell.eer)}"
     extra = [f"n={n}"] if n > 1 else []
     if cell.paper is not None:
         auc, eer = cell.paper
@@ -169,7 +172,7 @@ def speed_rows(results: Sequence[Result]) -> list[list[Any]]:
         fps = [r.fps for r in members if r.fps is not None]
         parameters = ", ".join(f"{count:,}" for count in counts) or "-"
         name = PAPER_DATASETS.get(dataset, dataset)
-        rows.append([name, row_label(method), parameters, _stat(fps, decimals=1), device, len(members)])
+        rows.append([name, row_label(method), parameters, mean_std(fps, decimals=1), device, len(members)])
     return rows
 
 
@@ -184,12 +187,19 @@ def _dataset_order(dataset: str) -> tuple[int, str]:
     return (names.index(dataset), "") if dataset in names else (len(names), dataset)
 
 
-def _stat(values: list[float], decimals: int = 2) -> str:
+def mean_std(values: Sequence[float], decimals: int = 2) -> str:
+    """``mean +- sample std``; one value as it is, none as ``-``."""
     if not values:
         return "-"
     if len(values) == 1:
         return f"{values[0]:.{decimals}f}"
     return f"{statistics.fmean(values):.{decimals}f} +- {statistics.stdev(values):.{decimals}f}"
+
+
+def mean_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """Student's t interval of the mean of two or more values (seeds of one recipe, say)."""
+    half = scipy.stats.t.ppf((1 + level) / 2, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+    return statistics.fmean(values) - float(half), statistics.fmean(values) + float(half)
 
 
 def _mean(values: list[float]) -> float | None:
