@@ -9,9 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pytest
 
 from anomaly.reporting import curve, report, results
+from anomaly.reporting.plots import learning_curve_figure
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_CELL = "92.84 / 13.25 (paper 92.3 / 14.4; +0.54 / -1.15)"
@@ -316,6 +318,24 @@ def test_several_curves_are_compared_with_the_first_at_the_iterations_all_scored
     assert "seed 2 against seed 0 at the 2 iterations all 3 scored" in out and "mean +- std of the 3 runs" in out
     # AUC 90, 85, 95: 90 +- t(0.975, 2 dof) = 4.3027 x std 5 / sqrt(3) = 12.42 (textbook quantile)
     assert "95 % t-interval of the mean: test AUC % 77.58 to 102.42, EER % -1.53 to 20.87." in out
+
+
+def test_the_paper_s_auc_and_eer_are_drawn_only_where_the_run_scored_as_the_paper(tmp_path):
+    run = write_curve(tmp_path / "a", 0, [(10, 10.0, 0.80, 0.20)])
+    scoring = "task:\n  name: prediction\ntau: 5\nscoring:\n  score: paper\n  smoothing_sigma: {}\n  auc: micro\n"
+    with open(run / ".hydra" / "config.yaml", "a") as config:
+        config.write(scoring.format(0))
+    reference, paper = curve.references(run)
+    assert reference[3000] == 84.0 and paper == (92.3, 14.4)  # Table I, Ped2
+    figure = learning_curve_figure({"seed 0": curve.read_rows(run)}, reference, paper)
+    drawn = {line.get_label(): set(line.get_ydata()) for ax in figure.axes[1:] for line in ax.get_lines()}
+    assert drawn["paper, Table I/II: 92.3"] == {92.3} and drawn["paper, Table I/II: 14.4"] == {14.4}
+    plt.close(figure)
+    head = "seed: 0\ndataset:\n  name: ped2\n"
+    (run / ".hydra" / "config.yaml").write_text(head + scoring.format(2))
+    assert curve.references(run)[1] is None  # smoothed scores are not the paper's
+    (run / ".hydra" / "config.yaml").write_text(head + scoring.format(0).replace("tau: 5", "tau: 3"))
+    assert curve.references(run)[1] is None  # the paper has no tau=3
 
 
 def test_a_run_without_a_curve_is_a_clear_error(tmp_path, capsys):

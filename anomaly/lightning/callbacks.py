@@ -34,7 +34,7 @@ from anomaly.reporting.plots import (
     roc_figure,
     write_figure,
 )
-from anomaly.reporting.published import AUTHORS_HELDOUT_LOSS
+from anomaly.reporting.published import AUTHORS_HELDOUT_LOSS, paper_scores
 
 log = logging.getLogger(__name__)
 
@@ -187,17 +187,19 @@ class LearningCurve(pl.Callback):
 
     Logs ``curve/auc``, ``curve/eer`` and ``curve/val_loss`` at the global step to every logger, and keeps
     ``learning_curve.csv`` and ``plots/learning_curve.png`` in the run folder up to date, with the authors'
-    logged held-out loss drawn beside ours where it is known (Ped2). The model that is tested and reported
+    logged held-out loss drawn beside ours where it is known (Ped2), and the paper's AUC / EER where its Tables
+    I/II have this dataset, task and tau and the scoring is the paper's. The model that is tested and reported
     at the end is unaffected. ``every_n_epochs=0`` turns it off. Under DDP the first process scores.
     """
 
-    def __init__(self, every_n_epochs: int, output_dir: str, dataset: str, score: str, smoothing_sigma: float,
-                 auc: str) -> None:  # fmt: skip
+    def __init__(self, every_n_epochs: int, output_dir: str, dataset: str, task: str, tau: int, score: str,
+                 smoothing_sigma: float, auc: str) -> None:  # fmt: skip
         if not isinstance(every_n_epochs, int) or every_n_epochs < 0:
             raise ConfigError(f"test_every_n_epochs={every_n_epochs!r}: must be an integer >= 0 (0: off)")
         self.every = every_n_epochs
         self.output_dir = Path(output_dir)
         self.reference = AUTHORS_HELDOUT_LOSS.get(dataset)
+        self.paper = paper_scores(task, tau, dataset, {"score": score, "smoothing_sigma": smoothing_sigma, "auc": auc})
         self.protocol = Protocol(score, float(smoothing_sigma), auc, "paper")  # the weights change: no calibration
         self.rows: list[dict[str, float]] = []
 
@@ -244,7 +246,7 @@ class LearningCurve(pl.Callback):
         writer.writerows(self.rows)
         write_atomic(self.output_dir / "learning_curve.csv", text.getvalue())
         (self.output_dir / "plots").mkdir(parents=True, exist_ok=True)
-        figure = learning_curve_figure({"ours": self.rows}, self.reference)
+        figure = learning_curve_figure({"ours": self.rows}, self.reference, self.paper)
         save_figure(figure, self.output_dir / "plots" / "learning_curve.png", trainer, "curve/plot")
 
     def state_dict(self) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from anomaly.reporting.plots import learning_curve_figure, write_figure
-from anomaly.reporting.published import AUTHORS_HELDOUT_LOSS
+from anomaly.reporting.published import AUTHORS_HELDOUT_LOSS, paper_scores
 from anomaly.reporting.tables import mean_interval, mean_std
 
 COLUMNS = ["iteration", "authors' held-out loss", "ours", "ours / authors'", "test AUC %", "test EER %"]
@@ -52,6 +52,15 @@ def as_curve(rows: Rows) -> Curve:
 def run_config(run: Path, key: str) -> object:
     config = run / ".hydra" / "config.yaml"  # written when the run starts: also for a run still going
     return OmegaConf.select(OmegaConf.load(config), key) if config.is_file() else None
+
+
+def references(run: Path) -> tuple[dict[int, float] | None, tuple[float, float] | None]:
+    """The authors' held-out loss by iteration for the run's dataset, and the paper's AUC / EER % for its
+    dataset, task and tau where the run scored as the paper did (None where either is not known)."""
+    dataset = str(run_config(run, "dataset.name"))
+    scoring = {key: run_config(run, f"scoring.{key}") for key in ("score", "smoothing_sigma", "auc")}
+    task, tau = str(run_config(run, "task.name")), run_config(run, "tau")
+    return AUTHORS_HELDOUT_LOSS.get(dataset), paper_scores(task, tau, dataset, scoring)  # type: ignore[arg-type]
 
 
 def thinned(steps: list[int], every: int) -> list[int]:
@@ -143,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CurveError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    reference = AUTHORS_HELDOUT_LOSS.get(str(run_config(args.runs[0], "dataset.name")))
+    reference, paper = references(args.runs[0])
     curves, labels = [as_curve(rows) for rows in runs], labels_of(args.runs)
     if len(curves) == 1:
         print("\n".join(markdown([COLUMNS, *curve_table(curves[0], reference, args.every)])))
@@ -151,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(markdown(comparison_table(curves, labels, args.every))))
         print("\n" + "\n".join(comparison_summary(curves, labels)))
     if args.plot:
-        write_figure(learning_curve_figure(dict(zip(labels, runs, strict=True)), reference), args.plot)
+        write_figure(learning_curve_figure(dict(zip(labels, runs, strict=True)), reference, paper), args.plot)
         print(f"\nwrote {args.plot}")
     return 0
 

@@ -88,12 +88,14 @@ def error_panel_figure(target: np.ndarray, output: np.ndarray, title: str) -> Fi
 
 
 def learning_curve_figure(
-    runs: Mapping[str, Sequence[dict[str, float]]], reference: dict[int, float] | None = None
+    runs: Mapping[str, Sequence[dict[str, float]]],
+    reference: dict[int, float] | None = None,
+    paper: tuple[float, float] | None = None,
 ) -> Figure:
     """Each run's held-out loss by iteration (and the authors' where known), and its test AUC and EER along it.
 
     ``runs`` maps a name to rows of ``learning_curve.csv`` (``step``, ``train_loss``, ``val_loss``, ``auc``,
-    ``eer``); a single run also shows its training loss.
+    ``eer``); a single run also shows its training loss. ``paper``: the paper's AUC and EER %, drawn as lines.
     """
     fig, (loss_ax, auc_ax, eer_ax) = plt.subplots(1, 3, figsize=(13, 3.8))
     last = 0.0
@@ -109,6 +111,9 @@ def learning_curve_figure(
     shown = {step: loss for step, loss in (reference or {}).items() if not last or step <= 1.5 * last}
     if shown:
         loss_ax.plot(list(shown), list(shown.values()), "s--", color="black", ms=3, label="authors' log")
+    if paper:
+        for ax, value in zip((auc_ax, eer_ax), paper, strict=True):
+            ax.axhline(value, color="black", ls="--", lw=1, label=f"paper, Table I/II: {value:g}")
     loss_ax.set(xlabel="iteration", ylabel="Eq. 1 loss", yscale="log", title="Held-out loss")
     auc_ax.set(xlabel="iteration", ylabel="%", title="Test AUC, scored along training")
     eer_ax.set(xlabel="iteration", ylabel="%", title="Test EER, scored along training")

@@ -6,6 +6,8 @@ dataset name as used in ``conf/dataset``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 # (task, tau) -> dataset -> (AUC %, EER %). Table I is the prediction tau=5 row of Table II.
 PUBLISHED: dict[tuple[str, int], dict[str, tuple[float, float]]] = {
     ("reconstruction", 5): {"ped1": (75.6, 28.9), "ped2": (87.5, 17.1), "avenue": (81.4, 26.1)},
@@ -59,6 +61,20 @@ PAPER_PROTOCOL_TEXT = (
     "regularity from the per-video min-max normalised prediction error, no smoothing, "
     "micro AUC over all scored frames pooled"
 )
+
+
+def paper_scores(
+    task: str, tau: int, dataset: str, protocol: Mapping[str, object] | None = None
+) -> tuple[float, float] | None:
+    """The paper's (AUC %, EER %) for this cell of Tables I/II, or None where it prints none.
+
+    With ``protocol`` (keys of ``PAPER_PROTOCOL``), also None unless each of them is the paper's: the paper's
+    numbers are not a reference for a score, smoothing or AUC of another kind.
+    """
+    if protocol and any(protocol[key] != PAPER_PROTOCOL[key] for key in protocol):
+        return None
+    return PUBLISHED.get((task, tau), {}).get(dataset)
+
 
 # The authors' held-out loss (Eq. 1, batch 4) of their Ped2 run, by iteration (REFERENCE.md section 3a; their
 # log ped2_new_test.txt). One of their epochs is 1,500 iterations; iteration 120,000 is epoch 80.

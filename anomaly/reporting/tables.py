@@ -17,7 +17,7 @@ from anomaly.reporting.published import (
     PAPER_FPS,
     PAPER_PARAMETERS,
     PAPER_ROWS,
-    PUBLISHED,
+    paper_scores,
 )
 from anomaly.reporting.results import Result, RowKey
 
@@ -39,7 +39,7 @@ class Cell:
 
     @property
     def paper(self) -> tuple[float, float] | None:
-        return PUBLISHED.get(self.row[:2], {}).get(self.dataset)
+        return paper_scores(*self.row[:2], self.dataset)
 
 
 def make_cells(results: Sequence[Result]) -> list[Cell]:
