@@ -12,7 +12,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pytest
 
-from anomaly.reporting import curve, report, results
+from anomaly.reporting import curve, published, report
 from anomaly.reporting.plots import learning_curve_figure
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -191,9 +191,9 @@ def test_a_non_default_protocol_gets_its_own_row_and_is_named_in_the_caption(tmp
 
 
 def test_the_subway_time_stamp_mask_is_the_papers_protocol_there():
-    assert results.protocol_label({"mask": True}, "subway_exit") == ""
-    assert results.protocol_label({"mask": False}, "subway_exit") == "no time-stamp mask"
-    assert results.protocol_label({"mask": True, "auc": "macro"}, "ped2") == "time-stamp mask, macro AUC"
+    assert published.protocol_label({"mask": True}, "subway_exit") == ""
+    assert published.protocol_label({"mask": False}, "subway_exit") == "no time-stamp mask"
+    assert published.protocol_label({"mask": True, "auc": "macro"}, "ped2") == "time-stamp mask, macro AUC"
 
 
 def test_table_iii_shows_parameters_speed_and_device_beside_the_paper(tmp_path, capsys):
@@ -336,6 +336,11 @@ def test_the_paper_s_auc_and_eer_are_drawn_only_where_the_run_scored_as_the_pape
     assert curve.references(run)[1] is None  # smoothed scores are not the paper's
     (run / ".hydra" / "config.yaml").write_text(head + scoring.format(0).replace("tau: 5", "tau: 3"))
     assert curve.references(run)[1] is None  # the paper has no tau=3
+    subway = "dataset:\n  name: subway_exit\n  mask: {}\n" + scoring.format(0)
+    (run / ".hydra" / "config.yaml").write_text(subway.format("[[0, 0, 40, 20]]"))
+    assert curve.references(run)[1] == (95.0, 8.0)  # Table I, with the authors' time-stamp mask
+    (run / ".hydra" / "config.yaml").write_text(subway.format("[]"))
+    assert curve.references(run)[1] is None  # unmasked Subway scores are not the paper's
 
 
 def test_a_run_without_a_curve_is_a_clear_error(tmp_path, capsys):

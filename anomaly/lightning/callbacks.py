@@ -11,6 +11,7 @@ import csv
 import io
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -193,13 +194,14 @@ class LearningCurve(pl.Callback):
     """
 
     def __init__(self, every_n_epochs: int, output_dir: str, dataset: str, task: str, tau: int, score: str,
-                 smoothing_sigma: float, auc: str) -> None:  # fmt: skip
+                 smoothing_sigma: float, auc: str, mask: Sequence[object]) -> None:  # fmt: skip
         if not isinstance(every_n_epochs, int) or every_n_epochs < 0:
             raise ConfigError(f"test_every_n_epochs={every_n_epochs!r}: must be an integer >= 0 (0: off)")
         self.every = every_n_epochs
         self.output_dir = Path(output_dir)
         self.reference = AUTHORS_HELDOUT_LOSS.get(dataset)
-        self.paper = paper_scores(task, tau, dataset, {"score": score, "smoothing_sigma": smoothing_sigma, "auc": auc})
+        scoring = {"score": score, "smoothing_sigma": smoothing_sigma, "auc": auc, "mask": bool(mask)}
+        self.paper = paper_scores(task, tau, dataset, scoring)
         self.protocol = Protocol(score, float(smoothing_sigma), auc, "paper")  # the weights change: no calibration
         self.rows: list[dict[str, float]] = []
 

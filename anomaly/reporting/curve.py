@@ -59,6 +59,7 @@ def references(run: Path) -> tuple[dict[int, float] | None, tuple[float, float] 
     dataset, task and tau where the run scored as the paper did (None where either is not known)."""
     dataset = str(run_config(run, "dataset.name"))
     scoring = {key: run_config(run, f"scoring.{key}") for key in ("score", "smoothing_sigma", "auc")}
+    scoring["mask"] = bool(run_config(run, "dataset.mask"))  # Subway's time-stamp mask is the paper's there
     task, tau = str(run_config(run, "task.name")), run_config(run, "tau")
     return AUTHORS_HELDOUT_LOSS.get(dataset), paper_scores(task, tau, dataset, scoring)  # type: ignore[arg-type]
 

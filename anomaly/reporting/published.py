@@ -63,15 +63,36 @@ PAPER_PROTOCOL_TEXT = (
 )
 
 
+def protocol_label(protocol: Mapping[str, object], dataset: str | None) -> str:
+    """What of ``protocol`` (keys of ``PAPER_PROTOCOL``, ``mask`` as a truth value) differs from the paper's
+    protocol on this dataset, e.g. ``"score=psnr, smoothing sigma=2"``; "" where nothing does."""
+    parts = []
+    for key, value in protocol.items():
+        default = PAPER_PROTOCOL.get(key)
+        if key == "mask":
+            default = dataset in PAPER_MASKED_DATASETS
+            if bool(value) != default:
+                parts.append("time-stamp mask" if value else "no time-stamp mask")
+        elif key == "smoothing_sigma":
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+                parts.append(f"smoothing sigma={value:g}")
+        elif key == "auc":
+            if value != default:
+                parts.append(f"{value} AUC")
+        elif value != default and (default is not None or value not in (None, False, 0, "")):
+            parts.append(f"{key}={value}")
+    return ", ".join(parts)
+
+
 def paper_scores(
     task: str, tau: int, dataset: str, protocol: Mapping[str, object] | None = None
 ) -> tuple[float, float] | None:
     """The paper's (AUC %, EER %) for this cell of Tables I/II, or None where it prints none.
 
-    With ``protocol`` (keys of ``PAPER_PROTOCOL``), also None unless each of them is the paper's: the paper's
-    numbers are not a reference for a score, smoothing or AUC of another kind.
+    With ``protocol`` (as for ``protocol_label``), also None where it differs from the paper's on this dataset:
+    the paper's numbers are not a reference for a score, smoothing, AUC or time-stamp mask of another kind.
     """
-    if protocol and any(protocol[key] != PAPER_PROTOCOL[key] for key in protocol):
+    if protocol is not None and protocol_label(protocol, dataset):
         return None
     return PUBLISHED.get((task, tau), {}).get(dataset)
 

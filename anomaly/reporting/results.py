@@ -18,7 +18,7 @@ from typing import Any
 
 from anomaly.atomic import write_atomic
 from anomaly.errors import ReportError
-from anomaly.reporting.published import PAPER_MASKED_DATASETS, PAPER_PROTOCOL
+from anomaly.reporting.published import protocol_label
 
 RowKey = tuple[str, int, str, str]  # (task, tau, weights file name or "", protocol label or "")
 
@@ -108,27 +108,6 @@ def load_result(path: Path) -> Result:
         project=_find_project(config),
         operating_point=_operating_point(metrics, config),
     )
-
-
-def protocol_label(protocol: dict[str, Any], dataset: str | None) -> str:
-    """What differs from the paper's protocol, e.g. ``"score=psnr, smoothing sigma=2"``; "" if nothing."""
-    parts = []
-    for key, value in protocol.items():
-        default = PAPER_PROTOCOL.get(key)
-        if key == "mask":
-            default = dataset in PAPER_MASKED_DATASETS
-            if bool(value) != default:
-                parts.append("time-stamp mask" if value else "no time-stamp mask")
-        elif key == "smoothing_sigma":
-            sigma = _number(value)
-            if sigma is not None and sigma > 0:
-                parts.append(f"smoothing sigma={sigma:g}")
-        elif key == "auc":
-            if value != default:
-                parts.append(f"{value} AUC")
-        elif value != default and (default is not None or value not in (None, False, 0, "")):
-            parts.append(f"{key}={value}")
-    return ", ".join(parts)
 
 
 OPERATING_POINT = ("op_tpr", "op_fpr", "false_alarms_per_minute", "events_detected", "events_total",
