@@ -30,6 +30,7 @@ data: install  ## fetch a public dataset: make data DATASET=ped2 (ped1, ped2, av
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 clean:
 	rm -rf $(VENV) outputs multirun wandb

@@ -114,9 +114,7 @@ def test_eval_scores_a_checkpoint_of_train(tiny: Path) -> None:
     run_entry("eval.py", ["dataset=ped2", "tau=2", "logger=none", f"weights={checkpoint}"], tiny)
     evaluated = [r for r in results(tiny) if r["kind"] == "eval"][0]
     assert evaluated["status"] == "ok" and evaluated["metrics"]["frames"] == 20
-    wrong = run_entry(
-        "eval.py", ["dataset=ped2", "tau=5", "logger=none", f"weights={checkpoint}"], tiny, check=False
-    )
+    wrong = run_entry("eval.py", ["dataset=ped2", "tau=5", "logger=none", f"weights={checkpoint}"], tiny, check=False)
     assert wrong.returncode == 1
     assert "trained with tau=2" in wrong.stderr + wrong.stdout
 

@@ -43,7 +43,6 @@ from anomaly.reporting.results import write_results
 log = logging.getLogger("anomaly")
 
 
-
 def _sweep_group() -> str:
     hydra = HydraConfig.get()
     if hydra.mode == RunMode.MULTIRUN:

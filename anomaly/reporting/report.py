@@ -59,8 +59,11 @@ def render_markdown(results: Sequence[Result]) -> str:
     operating = operating_rows(results)
     if operating:
         lines += ["", "## Operating points of the calibrated alarm threshold (scoring.normalization=calibrated)", ""]
-        lines += ["The threshold is set on normal video only, for the target false-alarm rate; frame-level TPR and",
-                  "FPR of its alarms, false alarms per minute of normal test video, ground-truth events caught.", ""]
+        lines += [
+            "The threshold is set on normal video only, for the target false-alarm rate; frame-level TPR and",
+            "FPR of its alarms, false alarms per minute of normal test video, ground-truth events caught.",
+            "",
+        ]
         lines += _markdown_table(OPERATING_COLUMNS, operating)
     lines += ["", "## Table III: model size and test speed", ""]
     lines += _markdown_table(SPEED_COLUMNS, [[str(value) for value in row] for row in speed_rows(results)])

@@ -87,6 +87,4 @@ def videos_in(folder: Path, split: str) -> list[Video]:
 def labelled(videos: list[Video], path: Path) -> list[Video]:
     """``videos`` with 0/1 frame labels from a ``video,start,end`` CSV file of abnormal ranges."""
     ranges = read_ranges_csv(path, [video.name for video in videos])
-    return [
-        Video(v.name, v.source, ranges_to_labels(ranges[v.name], len(v), f"test video {v.name}")) for v in videos
-    ]
+    return [Video(v.name, v.source, ranges_to_labels(ranges[v.name], len(v), f"test video {v.name}")) for v in videos]
