@@ -316,8 +316,10 @@ def test_several_curves_are_compared_with_the_first_at_the_iterations_all_scored
     assert curve.main([str(first), str(second), str(third)]) == 0
     out = capsys.readouterr().out
     assert "seed 2 against seed 0 at the 2 iterations all 3 scored" in out and "mean +- std of the 3 runs" in out
-    # AUC 90, 85, 95: 90 +- t(0.975, 2 dof) = 4.3027 x std 5 / sqrt(3) = 12.42 (textbook quantile)
-    assert "95 % t-interval of the mean: test AUC % 77.58 to 102.42, EER % -1.53 to 20.87." in out
+    # AUC 90, 85, 95: 90 +- t(0.975, 2 dof) = 4.3027 x std 5 / sqrt(3) = 12.42 (textbook quantile); one more
+    # run's: 90 +- 4.3027 x 5 x sqrt(1 + 1/3) = 24.84
+    assert "95 % t-interval of the mean: test AUC % 77.58 to 102.42, EER % -1.53 to 20.87;" in out
+    assert "of one more run's (prediction interval): test AUC % 65.16 to 114.84, EER %" in out
 
 
 def test_the_paper_s_auc_and_eer_are_drawn_only_where_the_run_scored_as_the_paper(tmp_path):

@@ -118,9 +118,14 @@ def comparison_summary(curves: list[Curve], labels: list[str]) -> list[str]:
     last = {key: [curve[shared[-1]][key] for curve in curves] for key in ("auc", "eer", "loss")}
     names = {"auc": "test AUC %", "eer": "EER %", "loss": "held-out loss"}
     spread = ", ".join(f"{names[key]} {mean_std(values)}" for key, values in last.items())
-    interval = ", ".join("{} {:.2f} to {:.2f}".format(names[key], *mean_interval(last[key])) for key in ("auc", "eer"))
-    lines.append(f"At {shared[-1]:,} iterations, mean +- std of the {len(curves)} runs: {spread}; "
-                 f"95 % t-interval of the mean: {interval}.")  # fmt: skip
+    intervals = [
+        ", ".join(
+            "{} {:.2f} to {:.2f}".format(names[key], *mean_interval(last[key], one_more=one)) for key in ("auc", "eer")
+        )
+        for one in (False, True)
+    ]
+    lines.append(f"At {shared[-1]:,} iterations, mean +- std of the {len(curves)} runs: {spread}; 95 % t-interval "
+                 f"of the mean: {intervals[0]}; of one more run's (prediction interval): {intervals[1]}.")  # fmt: skip
     return lines
 
 

@@ -196,9 +196,11 @@ def mean_std(values: Sequence[float], decimals: int = 2) -> str:
     return f"{statistics.fmean(values):.{decimals}f} +- {statistics.stdev(values):.{decimals}f}"
 
 
-def mean_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
-    """Student's t interval of the mean of two or more values (seeds of one recipe, say)."""
-    half = scipy.stats.t.ppf((1 + level) / 2, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+def mean_interval(values: Sequence[float], level: float = 0.95, one_more: bool = False) -> tuple[float, float]:
+    """Student's t interval of the mean of two or more values (seeds of one recipe, say); with ``one_more``, the
+    prediction interval of one more value drawn alike (one more seed's run, say)."""
+    spread = math.sqrt(1 / len(values) + (1 if one_more else 0))
+    half = scipy.stats.t.ppf((1 + level) / 2, len(values) - 1) * statistics.stdev(values) * spread
     return statistics.fmean(values) - float(half), statistics.fmean(values) + float(half)
 
 
