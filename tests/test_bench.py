@@ -6,7 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from anomaly.bench import inductor_kernel_bytes, main
+from anomaly.bench.bounds import inductor_kernel_bytes
+from anomaly.bench.cli import main
+from anomaly.bench.modes import Mode
 from anomaly.hardware import device_name
 
 
@@ -45,3 +47,16 @@ def test_a_cpu_is_named_with_its_threads_and_the_vector_units_torch_uses() -> No
     name = device_name("cpu")
     assert f"({torch.get_num_threads()} threads; {torch.backends.cpu.get_cpu_capability()}" in name
     assert ("AMX" in name) == torch.cpu._is_amx_tile_supported()  # what decides bf16's speed here
+
+
+def test_a_bound_is_the_convolutions_alone_plus_the_kernels_bytes_at_the_bandwidth() -> None:
+    mode = Mode("compiled fp32", "fp32", True, kernel_bytes_train=10**9, kernel_bytes_test=5 * 10**8)
+    # 0.1 s of convolutions + 1 GB at 10 GB/s per training step of 4; 0.05 s + 0.5 GB per test batch of 8
+    assert mode.bound((0.1, 0.05), (4, 8), bandwidth=10.0, flops=(9e9, 3e9), peak=300.0)
+    assert mode.bound_train_volumes_per_s == pytest.approx(4 / 0.2)
+    assert mode.bound_test_frames_per_s == pytest.approx(8 / 0.1)
+    assert mode.bound_train_fraction_of_peak == pytest.approx(20 * 9 / 300)
+    assert mode.bound_test_fraction_of_peak == pytest.approx(80 * 3 / 300)
+    uncounted = Mode("compiled fp32", "fp32", True, kernel_bytes_train=None, kernel_bytes_test=5 * 10**8)
+    assert not uncounted.bound((0.1, 0.05), (4, 8), bandwidth=10.0, flops=(9e9, 3e9), peak=300.0)
+    assert uncounted.bound_train_volumes_per_s is None  # no figure, not a made-up one

@@ -1,0 +1,141 @@
+"""``python -m anomaly.bench``: measures the machine, the network's bounds and every mode; prints; writes JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+import anomaly.bench
+from anomaly.atomic import write_atomic
+from anomaly.bench.bounds import conv_seconds, model_convolutions
+from anomaly.bench.modes import Mode, build, count_flops, measure, modes_for
+from anomaly.bench.peaks import PRECISIONS, conv_peak, memory_bandwidth
+from anomaly.data.cache import cached_frames
+from anomaly.data.datasets.ucsd import load_ucsd
+from anomaly.data.volumes import TrainingVolumes
+from anomaly.hardware import device_name
+from anomaly.model.convlstm import count_parameters
+
+CEILING = ("train_volumes_per_s", "test_frames_per_s", "train_fraction_of_peak", "test_fraction_of_peak")  # JSON
+
+
+def parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[Mode]]:
+    """The arguments, and the modes to run (all of the device's unless ``--modes`` names some)."""
+    parser = argparse.ArgumentParser(description=anomaly.bench.__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per measurement (after warm-up)")
+    parser.add_argument("--batch", type=int, default=4, help="training batch (the recipe's 4 for tau=5)")
+    parser.add_argument("--test-batch", type=int, default=8)
+    parser.add_argument("--tau", type=int, default=5)
+    parser.add_argument("--modes", help="comma-separated names to run (default: all of this device)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parser.add_argument("--ucsd", type=Path, help="a UCSD Ped1/Ped2 root: also time a cached epoch of it")
+    parser.add_argument("--cache-dir", type=Path, default=Path(".cache/frames"))
+    args = parser.parse_args(argv)
+    args.device = torch.device(args.device)
+    modes = modes_for(args.device)
+    if args.modes:
+        wanted = {m.strip() for m in args.modes.split(",")}
+        if unknown := wanted - {m.name for m in modes}:
+            parser.error(f"--modes: no mode {', '.join(map(repr, sorted(unknown)))} on {args.device.type}; the "
+                         f"modes here are {', '.join(repr(m.name) for m in modes)}")  # fmt: skip
+        modes = [m for m in modes if m.name in wanted]
+    return args, modes
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args, modes = parse(argv)
+    device, batches = args.device, (args.batch, args.test_batch)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    name = device_name(device)
+    print(f"device: {name}; torch {torch.__version__}")
+
+    gates = {p: conv_peak(args.batch, device, dtype, args.steps) for p, dtype in PRECISIONS.items()}
+    peak = {p: max(rates.values()) for p, rates in gates.items()}
+    for p, rates in gates.items():
+        shapes = ", ".join(f"{shape} {rate:.0f}" for shape, rate in rates.items())
+        print(f"peak {p}: {peak[p]:.0f} GFLOP/s (3x3 gate convolutions at batch {args.batch}: {shapes})")
+
+    counter = build(args.tau, device)
+    flops = count_flops(counter, args.tau, device)
+    print(f"parameters: {count_parameters(counter.net):,}; FLOPs (FlopCounterMode): {flops[0] / 1e9:.2f} G "
+          f"per training volume (forward + backward), {flops[1] / 1e9:.2f} G per test window")  # fmt: skip
+
+    train_convs, test_convs = model_convolutions(counter, args.tau, args.batch, args.test_batch, device)
+    ceiling, seconds = {}, {}
+    for p, dtype in PRECISIONS.items():
+        seconds[p] = (conv_seconds(train_convs, True, device, dtype, args.steps),
+                      conv_seconds(test_convs, False, device, dtype, args.steps))  # fmt: skip
+        alone = Mode(f"{p} convolutions alone", p, False)
+        alone.train_volumes_per_s, alone.test_frames_per_s = args.batch / seconds[p][0], args.test_batch / seconds[p][1]
+        alone.rate(flops, peak[p])
+        ceiling[p] = {key: getattr(alone, key) for key in CEILING}
+        print(f"{alone.name} (the {sum(train_convs.values())} of a training step, forward + backward, and the "
+              f"{sum(test_convs.values())} of a test batch, each timed on its own): at most "
+              f"{alone.train_volumes_per_s:.2f} volumes/s = {100 * alone.train_fraction_of_peak:.1f}% of the peak, "
+              f"{alone.test_frames_per_s:.1f} frames/s = {100 * alone.test_fraction_of_peak:.1f}%")  # fmt: skip
+    bandwidth = memory_bandwidth(device, args.steps)
+    print(f"memory bandwidth: {bandwidth:.1f} GB/s (a streaming add over 64 MiB buffers)")
+
+    print(f"\n{'mode':18s} {'train vol/s':>11s} {'GFLOP/s':>8s} {'of peak':>8s}   {'test fr/s':>9s} {'GFLOP/s':>8s} "
+          f"{'of peak':>8s}   compile")  # fmt: skip
+    for mode in modes:
+        measure(mode, args.tau, args.batch, args.test_batch, args.steps, device)
+        mode.rate(flops, peak[mode.precision])
+        compile_time = f"{mode.compile_s:.0f} s" if mode.compiled else "-"
+        print(f"{mode.name:18s} {mode.train_volumes_per_s:11.2f} {mode.train_gflops:8.1f} "
+              f"{100 * mode.train_fraction_of_peak:7.1f}%   {mode.test_frames_per_s:9.1f} {mode.test_gflops:8.1f} "
+              f"{100 * mode.test_fraction_of_peak:7.1f}%   {compile_time}")  # fmt: skip
+        if not mode.compiled:
+            continue
+        if not mode.bound(seconds[mode.precision], batches, bandwidth, flops, peak[mode.precision]):
+            print(f"{'':18s} no bound: inductor counted no kernels (its private metrics differ in this torch)")
+            continue
+        train, test = mode.bound_train_fraction_of_peak, mode.bound_test_fraction_of_peak
+        print(f"{'':18s} bound: the convolutions alone + its kernels' {mode.kernel_bytes_train / 1e6:.0f} MB per "
+              f"training step and {mode.kernel_bytes_test / 1e6:.0f} MB per test batch at {bandwidth:.1f} GB/s: "
+              f"at most {mode.bound_train_volumes_per_s:.2f} volumes/s = {100 * train:.1f}%, "
+              f"{mode.bound_test_frames_per_s:.1f} frames/s = {100 * test:.1f}%")  # fmt: skip
+    figures = {
+        "device": name,
+        "torch": torch.__version__,
+        "batch": args.batch,
+        "test_batch": args.test_batch,
+        "tau": args.tau,
+        "peak_gflops": peak,
+        "gate_gflops": gates,
+        "flops": {"train_volume": flops[0], "test_window": flops[1]},
+        "convolutions_alone": ceiling,
+        "memory_gb_per_s": bandwidth,
+        "modes": [asdict(mode) for mode in modes],
+    }
+    if args.json:
+        write_atomic(args.json, json.dumps(figures, indent=1))
+        print(f"\nwrote {args.json}")
+    if args.ucsd:
+        cached_epoch(args.ucsd, args.cache_dir, args.batch, args.tau)
+    return figures
+
+
+def cached_epoch(root: Path, cache_dir: Path, batch: int, tau: int) -> None:
+    """The data pipeline's cost: one cached training epoch of a UCSD dataset read without the model."""
+    dataset = load_ucsd(root, root.name)
+    cached_frames(dataset.train, 227, cache_dir)  # decode once (not timed)
+    started = time.perf_counter()
+    frames = cached_frames(dataset.train, 227, cache_dir)
+    volumes = TrainingVolumes(frames, 2 * tau, (1, 2, 3))
+    for _ in DataLoader(volumes, batch_size=batch, shuffle=True):
+        pass
+    seconds = time.perf_counter() - started
+    print(
+        f"cached epoch of {root.name}: {len(volumes)} volumes in {seconds:.1f} s = "
+        f"{len(volumes) / seconds:.0f} volumes/s (data only, batch {batch}, tau {tau}, strides 1-3)"
+    )
