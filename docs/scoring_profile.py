@@ -1,0 +1,73 @@
+"""Where a compiled fp32 test batch goes, and what the gate arithmetic costs (README, Benchmarks: the AMX Xeon).
+
+``python docs/scoring_profile.py``: profiles 5 test batches of 8 (tau 5) after warm-up, with inductor's kernels
+named, then times the cell's gate arithmetic at the 55x55 level (batch 8) compiled alone, beside the same reads
+and writes with each sigmoid and tanh replaced by a multiplication, and by an exp without a division.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+import torch._inductor.config as inductor
+from torch.profiler import ProfilerActivity, profile
+
+from anomaly.bench.modes import build
+
+inductor.cpp.enable_kernel_profile = True
+inductor.cpp.use_decompose_tanh = True  # as EncoderForecaster.compile sets it
+
+
+def profile_scoring() -> None:
+    module = build(5, torch.device("cpu"))
+    module.net.compile()
+    module.eval()
+    windows = torch.randint(0, 256, (8, 10, 1, 227, 227), dtype=torch.uint8)
+    with torch.no_grad():
+        for _ in range(3):
+            module.window_errors(windows)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(5):
+                module.window_errors(windows)
+    events = prof.key_averages()
+    ms = {e.key: e.self_cpu_time_total / 5e3 for e in events}
+    kernels = [e for e in events if "cpp_fused" in e.key]
+    total = sum(e.self_cpu_time_total for e in events)
+    print(f"a test batch of 8: {total / 5e3:.1f} ms (all self times)")
+    print(f"convolutions: {ms.get('aten::mkldnn_convolution', 0) + ms.get('aten::_convolution', 0):.1f} ms")
+    print(f"inductor's kernels: {sum(e.self_cpu_time_total for e in kernels) / 5e3:.1f} ms in {len(kernels)} kinds")
+
+
+def gates(z: torch.Tensor, c: torch.Tensor, sigmoid, tanh) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001
+    z_i, z_f, z_o, z_g = z.chunk(4, 1)
+    i, f, o, g = sigmoid(z_i + c), sigmoid(z_f + c), sigmoid(z_o + c), tanh(z_g)
+    c = f * c + i * g
+    return o * tanh(c), c
+
+
+def time_gate_arithmetic() -> None:
+    z = torch.randn(8, 64, 55, 55).contiguous(memory_format=torch.channels_last)
+    c = torch.randn(8, 16, 55, 55).contiguous(memory_format=torch.channels_last)
+    forms = {
+        "sigmoid and tanh": (torch.sigmoid, torch.tanh),
+        "multiplications instead": (lambda x: x * 0.5, lambda x: x * 0.5),
+        "exps, no division": (torch.exp, torch.exp),
+    }
+    for name, (sigmoid, tanh) in forms.items():
+        step = torch.compile(lambda z, c, s=sigmoid, t=tanh: gates(z, c, s, t))
+        with torch.no_grad():
+            for _ in range(5):
+                step(z, c)
+            best = float("inf")
+            for _ in range(5):
+                started = time.perf_counter()
+                for _ in range(50):
+                    step(z, c)
+                best = min(best, (time.perf_counter() - started) / 50)
+        print(f"gate arithmetic at 55x55, batch 8, {name}: {best * 1e3:.3f} ms")
+
+
+if __name__ == "__main__":
+    profile_scoring()
+    time_gate_arithmetic()
