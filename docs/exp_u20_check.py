@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 import torch._inductor.codegen.cpp as cpp
 import torch._inductor.config as inductor
-from scoring_profile import gates  # docs/ is this script's folder, so on its path
+from scoring_profile import gate_arithmetic_ms  # docs/ is this script's folder, so on its path
 from torch.profiler import ProfilerActivity, profile
 
 from anomaly.bench.modes import build
@@ -45,23 +45,6 @@ def exp_error() -> float:
     y = torch.compile(torch.exp)(x).double()
     spacing = torch.exp2(torch.floor(torch.log2(y)) - 23)
     return ((y - torch.exp(x.double())).abs() / spacing).max().item()
-
-
-def cell_arithmetic_ms() -> float:
-    """The cell's arithmetic at 55x55, batch 8, compiled alone: best of 5 x 50 calls."""
-    z = torch.randn(8, 64, 55, 55).contiguous(memory_format=torch.channels_last)
-    c = torch.randn(8, 16, 55, 55).contiguous(memory_format=torch.channels_last)
-    step = torch.compile(lambda z, c: gates(z, c, torch.sigmoid, torch.tanh))
-    best = float("inf")
-    with torch.no_grad():
-        for _ in range(5):
-            step(z, c)
-        for _ in range(5):
-            started = time.perf_counter()
-            for _ in range(50):
-                step(z, c)
-            best = min(best, (time.perf_counter() - started) / 50)
-    return best * 1e3
 
 
 def run(exp: str) -> None:
@@ -90,7 +73,7 @@ def run(exp: str) -> None:
     walls_text, kernels_text = ", ".join(f"{w:.1f}" for w in walls), ", ".join(f"{k:.1f}" for k in kernels)
     print(
         f"{exp:5s}: a test batch {walls_text} ms; inductor's kernels {kernels_text} ms; "
-        f"the cell's arithmetic alone {cell_arithmetic_ms():.3f} ms; exp {exp_error():.2f} ULP"
+        f"the cell's arithmetic alone {gate_arithmetic_ms(torch.sigmoid, torch.tanh):.3f} ms; exp {exp_error():.2f} ULP"
     )
 
 
