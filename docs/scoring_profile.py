@@ -1,8 +1,9 @@
-"""Where a compiled fp32 test batch goes, and what the gate arithmetic costs (README, Benchmarks: the AMX Xeon).
+"""Where a compiled fp32 test batch and training step go, and what the gate arithmetic costs (README, Benchmarks).
 
 ``python docs/scoring_profile.py``: profiles 5 test batches of 8 (tau 5) after warm-up, with inductor's kernels
-named, then times the cell's gate arithmetic at the 55x55 level (batch 8) compiled alone, beside the same reads
-and writes with each sigmoid and tanh replaced by a multiplication, and by an exp without a division.
+named, and 5 training steps of 4 (forward, backward, Adam), then times the cell's gate arithmetic at the 55x55 level
+(batch 8) compiled alone, beside the same reads and writes with each sigmoid and tanh replaced by a multiplication,
+and by an exp without a division.
 """
 
 from __future__ import annotations
@@ -30,12 +31,41 @@ def profile_scoring() -> None:
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             for _ in range(5):
                 module.window_errors(windows)
+    summarise(prof, "a test batch of 8")
+
+
+def profile_training() -> None:
+    module = build(5, torch.device("cpu"))
+    module.net.compile()
+    optimizer = module.configure_optimizers()
+    volume = torch.randint(0, 256, (4, 10, 1, 227, 227), dtype=torch.uint8)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        module.loss(volume).backward()
+        optimizer.step()
+
+    for _ in range(4):
+        step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(5):
+            step()
+    summarise(prof, "a training step of 4")
+    ms = {e.key: e.self_cpu_time_total / 5e3 for e in prof.key_averages()}
+    print(f"of which convolution backward: {ms.get('aten::convolution_backward', 0):.1f} ms")
+
+
+def summarise(prof: profile, what: str) -> None:
+    """Self CPU times per call of 5: the whole, the convolutions (forward and backward), inductor's kernels."""
     events = prof.key_averages()
     ms = {e.key: e.self_cpu_time_total / 5e3 for e in events}
     kernels = [e for e in events if "cpp_fused" in e.key]
     total = sum(e.self_cpu_time_total for e in events)
-    print(f"a test batch of 8: {total / 5e3:.1f} ms (all self times)")
-    print(f"convolutions: {ms.get('aten::mkldnn_convolution', 0) + ms.get('aten::_convolution', 0):.1f} ms")
+    convolutions = sum(
+        ms.get(k, 0) for k in ("aten::mkldnn_convolution", "aten::_convolution", "aten::convolution_backward")
+    )
+    print(f"{what}: {total / 5e3:.1f} ms (all self times)")
+    print(f"convolutions: {convolutions:.1f} ms")
     print(f"inductor's kernels: {sum(e.self_cpu_time_total for e in kernels) / 5e3:.1f} ms in {len(kernels)} kinds")
 
 
@@ -75,4 +105,5 @@ def time_gate_arithmetic() -> None:
 
 if __name__ == "__main__":
     profile_scoring()
+    profile_training()
     time_gate_arithmetic()
