@@ -10,6 +10,7 @@ from anomaly.errors import ConfigError
 from anomaly.model.convlstm import (
     ConvLSTMCell,
     EncoderForecaster,
+    conv_transpose_then_bias,
     count_parameters,
     leaky_relu,
     subpixel_conv_transpose2d,
@@ -198,6 +199,18 @@ def test_the_compiled_leaky_relu_is_torchs_bit_for_bit(dtype: torch.dtype) -> No
     got = values_and_grads(torch.compile(leaky_relu))
     for a, b in zip(got, want, strict=True):
         assert torch.equal(a, b) and torch.equal(a.signbit(), b.signbit())
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last])
+@pytest.mark.parametrize("name", ["deconv1", "deconv2"])
+def test_bias_after_the_transposed_convolution_is_torchs_bit_for_bit(
+    name: str, memory_format: torch.memory_format
+) -> None:
+    torch.manual_seed(5)
+    layer = randomised(EncoderForecaster()).get_submodule(name)
+    size = {"deconv1": 13, "deconv2": 27}[name]
+    x = torch.randn(3, layer.in_channels, size, size).contiguous(memory_format=memory_format)
+    assert torch.equal(conv_transpose_then_bias(layer, x), layer(x))
 
 
 @pytest.mark.parametrize(("cin", "cout", "k", "stride", "size"), [(16, 1, 11, 4, 55), (4, 3, 3, 2, 6), (2, 2, 5, 3, 4)])
