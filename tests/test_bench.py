@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -9,6 +11,8 @@ import torch.nn.functional as F
 from anomaly.bench.bounds import inductor_kernel_bytes
 from anomaly.bench.cli import main
 from anomaly.bench.modes import Mode
+from anomaly.bench.peaks import GateConvolution
+from anomaly.bench.timing import timed_beside
 from anomaly.hardware import device_name
 
 
@@ -60,3 +64,34 @@ def test_a_bound_is_the_convolutions_alone_plus_the_kernels_bytes_at_the_bandwid
     uncounted = Mode("compiled fp32", "fp32", True, kernel_bytes_train=None, kernel_bytes_test=5 * 10**8)
     assert not uncounted.bound((0.1, 0.05), (4, 8), bandwidth=10.0, flops=(9e9, 3e9), peak=300.0)
     assert uncounted.bound_train_volumes_per_s is None  # no figure, not a made-up one
+
+
+def test_a_mode_is_timed_beside_the_peak_over_as_long_as_its_runs_and_the_higher_reading_kept() -> None:
+    calls = iter([0.003] + [0.003] * 5 + [0.001] * 5 + [0.002] * 5)  # a probe call, then three runs of 5 calls
+    readings, asked = iter([1.0, 5.0, 2.0, 9.0]), []
+
+    def reference(seconds: float) -> float:
+        asked.append(seconds)
+        return next(readings)
+
+    seconds, beside = timed_beside(lambda: time.sleep(next(calls)), reference, 5, torch.device("cpu"))
+    assert seconds == pytest.approx(0.001, abs=5e-4)  # the best run: the second
+    assert beside == 5.0  # the readings just before (5) and after (2) the second run: the higher
+    # each reading as long as the run it stands beside: 5 calls of the probe's 3 ms, then of each run
+    assert asked == pytest.approx([0.015, 0.015, 0.005, 0.010], abs=3e-3)
+
+
+def test_the_peak_beside_a_run_is_sustained_for_as_long_as_it() -> None:
+    conv = GateConvolution((32, 64, 55), torch.channels_last, 1, torch.device("cpu"), torch.float32)
+    assert conv.gflops(1) > 0
+    started = time.perf_counter()
+    assert conv.sustained_gflops(0.3) > 0
+    assert 0.15 < time.perf_counter() - started < 1.0  # one run of about 0.3 s, not a few milliseconds
+
+
+def test_a_mode_is_a_fraction_of_the_peak_beside_its_own_runs() -> None:
+    mode = Mode("compiled fp32", "fp32", True, train_volumes_per_s=20.0, test_frames_per_s=50.0,
+                train_peak_gflops=300.0, test_peak_gflops=250.0)  # fmt: skip
+    mode.rate((9e9, 3e9))
+    assert mode.train_gflops == pytest.approx(180) and mode.train_fraction_of_peak == pytest.approx(0.6)
+    assert mode.test_gflops == pytest.approx(150) and mode.test_fraction_of_peak == pytest.approx(0.6)

@@ -176,6 +176,10 @@ def benchmarked(project: Path, done: subprocess.CompletedProcess) -> None:
     figures = json.loads((project / "bench.json").read_text())
     [mode] = figures["modes"]
     assert mode["name"] == "eager fp32" and 0 < mode["train_fraction_of_peak"] < 1.5
+    # each fraction is of the peak measured again beside the mode's own runs, and that peak is recorded
+    for kind in ("train", "test"):
+        assert mode[f"{kind}_peak_gflops"] > 0
+        assert mode[f"{kind}_fraction_of_peak"] == pytest.approx(mode[f"{kind}_gflops"] / mode[f"{kind}_peak_gflops"])
     assert figures["peak_gflops"]["fp32"] > 0 and figures["flops"]["train_volume"] > 1e9
     assert figures["memory_gb_per_s"] > 0
     # the network runs all of its convolutions and more: it cannot beat them timed alone (timing noise aside)

@@ -13,10 +13,16 @@ In one run it measures:
 2. for each mode (eager / ``torch.compile``; fp32 / bf16 autocast; on a GPU also CUDA graphs through
    ``mode="reduce-overhead"``): training volumes/s (forward + backward + Adam, the recipe's optimiser) and
    test frames/s (one scored frame per test window, no gradients), each after warm-up (compile included);
-   every timing here (peak, modes, ceiling) is the best of three runs;
+   every timing here (peak, modes, ceiling) is the best of three runs; the three gate convolutions of the
+   mode's precision (each in its faster layout) are timed again before and after each of a mode's runs, each
+   for as long as the run lasts, and the fastest of them, the higher of its two readings beside the mode's
+   best run, is the peak that mode is a fraction of (on a shared machine a convolution's speed moves by a
+   fifth from one millisecond to the next and by a tenth for minutes: a run of a few calls catches its fast
+   moments, a run of training steps cannot);
 3. the FLOPs of one training volume and of one test window, counted by ``FlopCounterMode`` on the network
    (its own arithmetic: deconv3 as the transposed convolution), so that each mode's rate becomes GFLOP/s
-   and a fraction of the peak of its precision;
+   and a fraction of the peak of its precision measured beside it (the ceiling and the bounds: of the peak
+   measured at the start, with them);
 4. the ceiling the convolutions set: every convolution call of a training step (forward + backward) and of
    a test batch, recorded as the network runs and timed on its own (in the faster memory layout); no mode can
    beat their sum, and the gap between it and a mode is the rest (gate arithmetic, copies, the optimiser,
@@ -26,9 +32,9 @@ In one run it measures:
    and writes, each buffer once) at this machine's memory bandwidth (a streaming add, measured in the same run).
 
 Printed as a table; ``--json PATH`` writes ``{"device", "peak_gflops": {"fp32", "bf16"}, "flops", "modes":
-[{"name", "precision", "compiled", "train_volumes_per_s", "test_frames_per_s", "train_fraction_of_peak",
-"test_fraction_of_peak", "kernel_bytes_train", "bound_train_fraction_of_peak", ...}], "convolutions_alone":
-{"fp32", "bf16"}, "memory_gb_per_s"}``. Only what was measured is
-printed. With ``--ucsd ROOT`` it also reads one cached training epoch of a UCSD dataset without the model
-(the data pipeline's cost).
+[{"name", "precision", "compiled", "train_volumes_per_s", "test_frames_per_s", "train_peak_gflops",
+"test_peak_gflops", "train_fraction_of_peak", "test_fraction_of_peak", "kernel_bytes_train",
+"bound_train_fraction_of_peak", ...}], "convolutions_alone": {"fp32", "bf16"}, "memory_gb_per_s"}``. Only what
+was measured is printed. With ``--ucsd ROOT`` it also reads one cached training epoch of a UCSD dataset without
+the model (the data pipeline's cost).
 """

@@ -58,7 +58,9 @@ def main(argv: list[str] | None = None) -> dict:
     name = device_name(device)
     print(f"device: {name}; torch {torch.__version__}")
 
-    gates = {p: conv_peak(args.batch, device, dtype, args.steps) for p, dtype in PRECISIONS.items()}
+    gates, peak_now = {}, {}
+    for p, dtype in PRECISIONS.items():
+        gates[p], peak_now[p] = conv_peak(args.batch, device, dtype, args.steps)
     peak = {p: max(rates.values()) for p, rates in gates.items()}
     for p, rates in gates.items():
         shapes = ", ".join(f"{shape} {rate:.0f}" for shape, rate in rates.items())
@@ -76,7 +78,8 @@ def main(argv: list[str] | None = None) -> dict:
                       conv_seconds(test_convs, False, device, dtype, args.steps))  # fmt: skip
         alone = Mode(f"{p} convolutions alone", p, False)
         alone.train_volumes_per_s, alone.test_frames_per_s = args.batch / seconds[p][0], args.test_batch / seconds[p][1]
-        alone.rate(flops, peak[p])
+        alone.train_peak_gflops = alone.test_peak_gflops = peak[p]
+        alone.rate(flops)
         ceiling[p] = {key: getattr(alone, key) for key in CEILING}
         print(f"{alone.name} (the {sum(train_convs.values())} of a training step, forward + backward, and the "
               f"{sum(test_convs.values())} of a test batch, each timed on its own): at most "
@@ -88,12 +91,16 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"\n{'mode':18s} {'train vol/s':>11s} {'GFLOP/s':>8s} {'of peak':>8s}   {'test fr/s':>9s} {'GFLOP/s':>8s} "
           f"{'of peak':>8s}   compile")  # fmt: skip
     for mode in modes:
-        measure(mode, args.tau, args.batch, args.test_batch, args.steps, device)
-        mode.rate(flops, peak[mode.precision])
+        measure(mode, args.tau, args.batch, args.test_batch, args.steps, device, peak_now[mode.precision])
+        mode.rate(flops)
         compile_time = f"{mode.compile_s:.0f} s" if mode.compiled else "-"
         print(f"{mode.name:18s} {mode.train_volumes_per_s:11.2f} {mode.train_gflops:8.1f} "
               f"{100 * mode.train_fraction_of_peak:7.1f}%   {mode.test_frames_per_s:9.1f} {mode.test_gflops:8.1f} "
               f"{100 * mode.test_fraction_of_peak:7.1f}%   {compile_time}")  # fmt: skip
+        print(f"{'':18s} its {mode.precision} peak, sustained beside its runs: {mode.train_peak_gflops:.0f} GFLOP/s "
+              f"(training), {mode.test_peak_gflops:.0f} (testing); of the {peak[mode.precision]:.0f} at the start: "
+              f"{100 * mode.train_gflops / peak[mode.precision]:.1f}% and "
+              f"{100 * mode.test_gflops / peak[mode.precision]:.1f}%")  # fmt: skip
         if not mode.compiled:
             continue
         if not mode.bound(seconds[mode.precision], batches, bandwidth, flops, peak[mode.precision]):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import anomaly.jobs.run  # noqa: F401  (registers the config's resolvers)
 from anomaly.bench.bounds import inductor_kernel_bytes
-from anomaly.bench.timing import precision, timed
+from anomaly.bench.timing import precision, timed_beside
 from anomaly.lightning.module import AnomalyModule
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -33,6 +34,8 @@ class Mode:
     test_frames_per_s: float = 0.0
     train_gflops: float = 0.0
     test_gflops: float = 0.0
+    train_peak_gflops: float = 0.0  # the peak of its precision, measured again beside its training runs
+    test_peak_gflops: float = 0.0  # and beside its test runs
     train_fraction_of_peak: float = 0.0
     test_fraction_of_peak: float = 0.0
     compile_s: float = 0.0
@@ -43,12 +46,13 @@ class Mode:
     bound_train_fraction_of_peak: float | None = None
     bound_test_fraction_of_peak: float | None = None
 
-    def rate(self, flops: tuple[float, float], peak: float) -> None:
-        """GFLOP/s and fractions of ``peak`` from the FLOPs of one training volume and of one test window."""
+    def rate(self, flops: tuple[float, float]) -> None:
+        """GFLOP/s from the FLOPs of one training volume and of one test window, and fractions of the peaks measured
+        beside the training and the test runs."""
         self.train_gflops = self.train_volumes_per_s * flops[0] / 1e9
         self.test_gflops = self.test_frames_per_s * flops[1] / 1e9
-        self.train_fraction_of_peak = self.train_gflops / peak
-        self.test_fraction_of_peak = self.test_gflops / peak
+        self.train_fraction_of_peak = self.train_gflops / self.train_peak_gflops
+        self.test_fraction_of_peak = self.test_gflops / self.test_peak_gflops
 
     def bound(self, conv_seconds: tuple[float, float], batches: tuple[int, int], bandwidth: float,
               flops: tuple[float, float], peak: float) -> bool:  # fmt: skip
@@ -102,9 +106,11 @@ def count_flops(module: AnomalyModule, tau: int, device: torch.device) -> tuple[
     return float(train.get_total_flops()), float(test.get_total_flops())
 
 
-def measure(mode: Mode, tau: int, batch: int, test_batch: int, steps: int, device: torch.device) -> Mode:
-    """Training volumes/s (forward + backward + Adam) and test frames/s of ``mode``; for a compiled mode also its
-    compile time and its kernels' bytes."""
+def measure(mode: Mode, tau: int, batch: int, test_batch: int, steps: int, device: torch.device,
+            peak: Callable[[float], float]) -> Mode:  # fmt: skip
+    """Training volumes/s (forward + backward + Adam) and test frames/s of ``mode``, each with the peak of its
+    precision measured again beside it (``peak(seconds)``, sustained as long as its runs); for a compiled mode also
+    its compile time and its kernels' bytes."""
     torch.manual_seed(0)
     module = build(tau, device)
     if mode.compiled:
@@ -138,9 +144,11 @@ def measure(mode: Mode, tau: int, batch: int, test_batch: int, steps: int, devic
         mode.kernel_bytes_train, mode.kernel_bytes_test = train["bytes"], test["bytes"]
     for _ in range(2):
         train_step()
-    mode.train_volumes_per_s = batch / timed(train_step, steps, device)
+    seconds, mode.train_peak_gflops = timed_beside(train_step, peak, steps, device)
+    mode.train_volumes_per_s = batch / seconds
     module.eval()
     for _ in range(2):
         test_step()
-    mode.test_frames_per_s = test_batch / timed(test_step, steps, device)
+    seconds, mode.test_peak_gflops = timed_beside(test_step, peak, steps, device)
+    mode.test_frames_per_s = test_batch / seconds
     return mode

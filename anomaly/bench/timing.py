@@ -1,4 +1,5 @@
-"""How every figure of the benchmark is timed: after a warm-up, the best of three runs, the device synchronised."""
+"""How every figure of the benchmark is timed: after a warm-up, the best of three runs, the device synchronised;
+a mode's runs with the peak measured again beside them."""
 
 from __future__ import annotations
 
@@ -40,6 +41,29 @@ def timed(step: Callable[[], None], steps: int, device: torch.device, repeats: i
         synchronize(device)
         best = min(best, (time.perf_counter() - started) / steps)
     return best
+
+
+def timed_beside(step: Callable[[], None], reference: Callable[[float], float], steps: int, device: torch.device,
+                 repeats: int = 3) -> tuple[float, float]:  # fmt: skip
+    """Seconds per call of ``step``, as ``timed`` takes them (the best of ``repeats`` runs of ``steps`` calls), and
+    what ``reference(seconds)`` measured over as many seconds as a run lasts, just before and just after the best
+    run: the higher of the two readings.
+
+    For a ratio of two speeds on a shared machine whose own speed moves: on a 2-core VM, one gate convolution ran
+    at 151-241 GFLOP/s from one call to the next (5th to 95th percentile), and for minutes both it and a training
+    step ran a tenth slower than later (200 against 227 GFLOP/s, 255 against 230 ms). A run of a few calls
+    catches the fast moments; a training step of 0.25 s cannot. So each side of the ratio is measured over the
+    same length of time, in the same minute; the higher reading keeps the ratio conservative.
+    """
+    best, beside = float("inf"), 0.0
+    after = reference(steps * timed(step, 1, device, repeats=1))
+    for _ in range(repeats):
+        before = after
+        seconds = timed(step, steps, device, repeats=1)
+        after = reference(steps * seconds)
+        if seconds < best:
+            best, beside = seconds, max(before, after)
+    return best, beside
 
 
 @contextlib.contextmanager
