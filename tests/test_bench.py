@@ -47,6 +47,13 @@ def test_an_unknown_mode_is_named_before_anything_is_measured(capsys: pytest.Cap
     assert "no mode 'compiled fp64' on cpu" in error and "'compiled bf16'" in error
 
 
+@pytest.mark.parametrize("option", ["--steps", "--batch", "--test-batch", "--tau"])
+def test_a_count_below_one_is_named_before_anything_runs(option: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--device", "cpu", option, "0"])
+    assert f"{option}=0: must be at least 1" in capsys.readouterr().err
+
+
 def test_a_cpu_is_named_with_its_threads_and_the_vector_units_torch_uses() -> None:
     name = device_name("cpu")
     assert f"({torch.get_num_threads()} threads; {torch.backends.cpu.get_cpu_capability()}" in name
@@ -83,7 +90,6 @@ def test_a_mode_is_timed_beside_the_peak_over_as_long_as_its_runs_and_the_higher
 
 def test_the_peak_beside_a_run_is_sustained_for_as_long_as_it() -> None:
     conv = GateConvolution((32, 64, 55), torch.channels_last, 1, torch.device("cpu"), torch.float32)
-    assert conv.gflops(1) > 0
     started = time.perf_counter()
     assert conv.sustained_gflops(0.3) > 0
     assert 0.15 < time.perf_counter() - started < 1.0  # one run of about 0.3 s, not a few milliseconds

@@ -39,6 +39,9 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[Mode]]:
     parser.add_argument("--ucsd", type=Path, help="a UCSD Ped1/Ped2 root: also time a cached epoch of it")
     parser.add_argument("--cache-dir", type=Path, default=Path(".cache/frames"))
     args = parser.parse_args(argv)
+    for name in ("steps", "batch", "test_batch", "tau"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')}={getattr(args, name)}: must be at least 1")
     args.device = torch.device(args.device)
     modes = modes_for(args.device)
     if args.modes:

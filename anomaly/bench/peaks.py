@@ -30,6 +30,7 @@ class GateConvolution:
         self.flops = 2 * batch * cout * cin * 9 * size * size
         self.device = device
         warm_up(self, device)
+        self.seconds = timed(self, 3, device, repeats=1)  # a call's length, until gflops() measures it better
 
     def __call__(self) -> None:
         F.conv2d(self.x, self.w, padding=1)
@@ -40,7 +41,8 @@ class GateConvolution:
         return self.flops / self.seconds / 1e9
 
     def sustained_gflops(self, seconds: float) -> float:
-        """Its GFLOP/s over one run of about ``seconds`` (at least 3 calls): as long as the run it is compared with."""
+        """Its GFLOP/s over one run of about ``seconds`` (at least 3 calls): as long as the run it is compared with.
+        See ``docs/machine_drift.py`` for why."""
         calls = max(3, round(seconds / self.seconds))
         return self.flops / timed(self, calls, self.device, repeats=1) / 1e9
 

@@ -53,7 +53,8 @@ def timed_beside(step: Callable[[], None], reference: Callable[[float], float], 
     at 151-241 GFLOP/s from one call to the next (5th to 95th percentile), and for minutes both it and a training
     step ran a tenth slower than later (200 against 227 GFLOP/s, 255 against 230 ms). A run of a few calls
     catches the fast moments; a training step of 0.25 s cannot. So each side of the ratio is measured over the
-    same length of time, in the same minute; the higher reading keeps the ratio conservative.
+    same length of time, in the same minute; the higher reading keeps the ratio conservative
+    (``docs/machine_drift.py`` measures both effects).
     """
     best, beside = float("inf"), 0.0
     after = reference(steps * timed(step, 1, device, repeats=1))
