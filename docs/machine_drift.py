@@ -16,7 +16,7 @@ import time
 import numpy as np
 import torch
 
-from anomaly.bench.modes import build
+from anomaly.bench.modes import build, training_step
 from anomaly.bench.peaks import GateConvolution
 
 CPU = torch.device("cpu")
@@ -39,13 +39,7 @@ def call_by_call(conv: GateConvolution) -> None:
 def beside_training(conv: GateConvolution) -> None:
     module = build(5, CPU)
     module.net.compile()
-    optimizer = module.configure_optimizers()
-    volume = torch.randint(0, 256, (4, 10, 1, 227, 227), dtype=torch.uint8)
-
-    def step() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        module.loss(volume).backward()
-        optimizer.step()
+    step = training_step(module, torch.randint(0, 256, (4, 10, 1, 227, 227), dtype=torch.uint8))
 
     def rate() -> float:
         started = time.perf_counter()

@@ -14,7 +14,7 @@ import torch
 import torch._inductor.config as inductor
 from torch.profiler import ProfilerActivity, profile
 
-from anomaly.bench.modes import build
+from anomaly.bench.modes import build, training_step
 
 inductor.cpp.enable_kernel_profile = True
 inductor.cpp.use_decompose_tanh = True  # as EncoderForecaster.compile sets it
@@ -37,13 +37,7 @@ def profile_scoring() -> None:
 def profile_training() -> None:
     module = build(5, torch.device("cpu"))
     module.net.compile()
-    optimizer = module.configure_optimizers()
-    volume = torch.randint(0, 256, (4, 10, 1, 227, 227), dtype=torch.uint8)
-
-    def step() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        module.loss(volume).backward()
-        optimizer.step()
+    step = training_step(module, torch.randint(0, 256, (4, 10, 1, 227, 227), dtype=torch.uint8))
 
     for _ in range(4):
         step()

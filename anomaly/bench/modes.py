@@ -106,6 +106,21 @@ def count_flops(module: AnomalyModule, tau: int, device: torch.device) -> tuple[
     return float(train.get_total_flops()), float(test.get_total_flops())
 
 
+def training_step(module: AnomalyModule, volume: torch.Tensor, precision_name: str = "fp32") -> Callable[[], None]:
+    """One training step of ``module`` on ``volume`` as the recipe trains (forward, backward, its Adam), in
+    ``precision_name`` (``"fp32"`` or ``"bf16"``): call it to run it once."""
+    optimizer = module.configure_optimizers()
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with precision(precision_name, volume.device):
+            loss = module.loss(volume)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
 def measure(mode: Mode, tau: int, batch: int, test_batch: int, steps: int, device: torch.device,
             peak: Callable[[float], float]) -> Mode:  # fmt: skip
     """Training volumes/s (forward + backward + Adam) and test frames/s of ``mode``, each with the peak of its
@@ -115,16 +130,9 @@ def measure(mode: Mode, tau: int, batch: int, test_batch: int, steps: int, devic
     module = build(tau, device)
     if mode.compiled:
         module.net.compile(mode=mode.compile_mode)
-    optimizer = module.configure_optimizers()
     volume = torch.randint(0, 256, (batch, 2 * tau, 1, 227, 227), dtype=torch.uint8, device=device)
     windows = torch.randint(0, 256, (test_batch, 2 * tau, 1, 227, 227), dtype=torch.uint8, device=device)
-
-    def train_step() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        with precision(mode.precision, device):
-            loss = module.loss(volume)
-        loss.backward()
-        optimizer.step()
+    train_step = training_step(module, volume, mode.precision)
 
     @torch.no_grad()
     def test_step() -> None:
