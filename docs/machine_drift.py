@@ -37,8 +37,7 @@ def call_by_call(conv: GateConvolution) -> None:
 
 
 def beside_training(conv: GateConvolution) -> None:
-    module = build(5, CPU)
-    module.net.compile()
+    module = build(5, CPU, compiled=True)
     step = training_step(module, torch.randint(0, 256, (4, 10, 1, 227, 227), dtype=torch.uint8))
 
     def rate() -> float:

@@ -17,12 +17,10 @@ from torch.profiler import ProfilerActivity, profile
 from anomaly.bench.modes import build, training_step
 
 inductor.cpp.enable_kernel_profile = True
-inductor.cpp.use_decompose_tanh = True  # as EncoderForecaster.compile sets it
 
 
 def profile_scoring() -> None:
-    module = build(5, torch.device("cpu"))
-    module.net.compile()
+    module = build(5, torch.device("cpu"), compiled=True)
     module.eval()
     windows = torch.randint(0, 256, (8, 10, 1, 227, 227), dtype=torch.uint8)
     with torch.no_grad():
@@ -35,8 +33,7 @@ def profile_scoring() -> None:
 
 
 def profile_training() -> None:
-    module = build(5, torch.device("cpu"))
-    module.net.compile()
+    module = build(5, torch.device("cpu"), compiled=True)
     step = training_step(module, torch.randint(0, 256, (4, 10, 1, 227, 227), dtype=torch.uint8))
 
     for _ in range(4):

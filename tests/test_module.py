@@ -63,6 +63,24 @@ def test_loss_is_eq1_squared_error_over_the_output_volume_divided_by_2_n_tau() -
         assert torch.allclose(module.loss(volume), expected)
 
 
+def test_a_compiled_module_computes_the_eager_loss_and_gradients() -> None:
+    """Under ``model.compile`` Eq. 1 is one compiled graph (the frames' conversion, the network and the loss, with
+    inductor's C++ wrapper on the CPU): the same loss and gradients as the eager module, to float rounding."""
+    torch.manual_seed(0)
+    eager = build_module("tau=1")
+    compiled = build_module("tau=1", "model.compile=true")
+    compiled.load_state_dict(eager.state_dict())
+    volume = torch.randint(0, 256, (2, 2, 1, 227, 227), dtype=torch.uint8)
+    losses = [module.loss(volume) for module in (eager, compiled)]
+    for loss in losses:
+        loss.backward()
+    torch.testing.assert_close(losses[1], losses[0], rtol=1e-5, atol=0)
+    assert set(compiled._graphs) == {"_loss"}  # the compiled path ran, not the eager one
+    for (name, a), b in zip(compiled.net.named_parameters(), eager.net.parameters(), strict=True):
+        if b.grad is not None:
+            torch.testing.assert_close(a.grad, b.grad, rtol=1e-4, atol=1e-6 * b.grad.abs().max().item(), msg=name)
+
+
 def test_a_compiled_module_pads_a_short_scored_batch_and_keeps_its_numbers() -> None:
     """Under ``model.compile`` (here with CUDA graphs, which the CPU skips) a short last batch is padded to the
     first batch's size (one graph for every batch); the padding's outputs are dropped and the real windows

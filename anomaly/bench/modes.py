@@ -83,10 +83,14 @@ def modes_for(device: torch.device) -> list[Mode]:
     return modes
 
 
-def build(tau: int, device: torch.device) -> AnomalyModule:
-    """The LightningModule of ``conf/`` (the recipe's defaults), on ``device``."""
+def build(tau: int, device: torch.device, compiled: bool = False, compile_mode: str | None = None) -> AnomalyModule:
+    """The LightningModule of ``conf/`` (the recipe's defaults), on ``device``; ``compiled``: as
+    ``model.compile=true`` (and ``model.compile_mode``) builds it."""
+    overrides = [f"tau={tau}", "dataset=ped2", f"model.compile={compiled}"]
+    if compile_mode is not None:
+        overrides.append(f"model.compile_mode={compile_mode}")
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("train", overrides=[f"tau={tau}", "dataset=ped2"])
+        cfg = compose("train", overrides=overrides)
     return instantiate(cfg.model).to(device)
 
 
@@ -127,9 +131,7 @@ def measure(mode: Mode, tau: int, batch: int, test_batch: int, steps: int, devic
     precision measured again beside it (``peak(seconds)``, sustained as long as its runs); for a compiled mode also
     its compile time and its kernels' bytes."""
     torch.manual_seed(0)
-    module = build(tau, device)
-    if mode.compiled:
-        module.net.compile(mode=mode.compile_mode)
+    module = build(tau, device, mode.compiled, mode.compile_mode)
     volume = torch.randint(0, 256, (batch, 2 * tau, 1, 227, 227), dtype=torch.uint8, device=device)
     windows = torch.randint(0, 256, (test_batch, 2 * tau, 1, 227, 227), dtype=torch.uint8, device=device)
     train_step = training_step(module, volume, mode.precision)
