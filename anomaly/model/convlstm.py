@@ -14,15 +14,19 @@ Forecaster (per output step; each decode_lstm starts from the final state of the
     13                 27         27              55         55              227
 
 The arithmetic is reordered for speed, never changed (``tests/test_convlstm.py`` checks it against the
-equations written out step by step): a cell computes its gates with one convolution over ``cat(x, h)``;
-a term whose factor is exactly zero (the encoder's zero initial state, decode_lstm1's zero input) is not
-computed; deconv1 and deconv2 add their bias after the transposed convolution (:func:`conv_transpose_then_bias`);
+equations written out step by step): the network runs level by level (a level's step depends only on the level
+below at the same step and on its own previous step, so each level runs all its steps before the next, and the
+convolutions between levels run on all steps at once); a cell computes its gates with one convolution over
+``cat(x, h)``; a term whose factor is exactly zero (the encoder's zero initial state, decode_lstm1's zero input) is
+not computed; deconv1 and deconv2 add their bias after the transposed convolution (:func:`conv_transpose_then_bias`);
 and deconv3 (stride 4, 11x11, one output channel, a slow shape for oneDNN) runs as the equal sub-pixel convolution.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -225,28 +229,36 @@ class EncoderForecaster(nn.Module):
             )
         batch, steps = frames.shape[:2]
         tau_out = steps if tau_out is None else tau_out
-        # conv1 does not depend on any state: run it on all frames at once.
-        features = leaky_relu(self.conv1(frames.flatten(0, 1))).unflatten(0, (batch, steps))
-        s1 = s2 = s3 = None  # the encoder starts from zero states
-        for t in range(steps):
-            s1 = self.encode_lstm1(features[:, t], s1)
-            s2 = self.encode_lstm2(leaky_relu(self.conv2(s1[0])), s2)
-            s3 = self.encode_lstm3(leaky_relu(self.conv3(s2[0])), s3)
+        # Level by level, time-major (T, B, ...): a step's maps are one contiguous block.
+        x1 = _between(self.conv1, frames.transpose(0, 1))
+        h1, s1 = _unroll(self.encode_lstm1, x1, None, steps)  # the encoder starts from zero states
+        h2, s2 = _unroll(self.encode_lstm2, _between(self.conv2, h1), None, steps)
+        _, s3 = _unroll(self.encode_lstm3, _between(self.conv3, h2), None, steps)
         # The forecaster continues from the encoder's final states, level by level.
-        d1, d2, d3 = s3, s2, s1
-        tops = []
-        for _ in range(tau_out):
-            d1 = self.decode_lstm1(None, d1)
-            d2 = self.decode_lstm2(leaky_relu(conv_transpose_then_bias(self.deconv1, d1[0])), d2)
-            d3 = self.decode_lstm3(leaky_relu(conv_transpose_then_bias(self.deconv2, d2[0])), d3)
-            tops.append(d3[0])
-        # deconv3 does not feed back into any state: run it on all steps at once.
-        top = torch.stack(tops, dim=1).flatten(0, 1)
+        d1, _ = _unroll(self.decode_lstm1, None, s3, tau_out)
+        d2, _ = _unroll(self.decode_lstm2, _between(partial(conv_transpose_then_bias, self.deconv1), d1), s2, tau_out)
+        d3, _ = _unroll(self.decode_lstm3, _between(partial(conv_transpose_then_bias, self.deconv2), d2), s1, tau_out)
+        top = d3.flatten(0, 1)
         if self.subpixel:
             out = subpixel_conv_transpose2d(top, self.deconv3.weight, self.deconv3.bias, self.deconv3.stride[0])
         else:
             out = self.deconv3(top)
-        return out.unflatten(0, (batch, tau_out))
+        return out.unflatten(0, (tau_out, batch)).transpose(0, 1)
+
+
+def _unroll(cell: ConvLSTMCell, inputs: Tensor | None, state: State | None, steps: int) -> tuple[Tensor, State]:
+    """``steps`` steps of ``cell`` from ``state`` over time-major ``inputs`` (T, B, C, H, W), None for all-zero
+    inputs: every step's h, stacked time-major, and the last state."""
+    hs = []
+    for t in range(steps):
+        state = cell(None if inputs is None else inputs[t], state)
+        hs.append(state[0])
+    return torch.stack(hs), state
+
+
+def _between(layer: Callable[[Tensor], Tensor], maps: Tensor) -> Tensor:
+    """``layer`` and the leaky ReLU after it on every step of time-major ``maps`` (T, B, C, H, W) at once."""
+    return leaky_relu(layer(maps.flatten(0, 1))).unflatten(0, maps.shape[:2])
 
 
 def compile_options(mode: str | None = None, device: torch.device | str = "cpu") -> dict:
