@@ -36,8 +36,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def forward_at(commit: str) -> types.FunctionType:
     """``EncoderForecaster.forward`` as ``anomaly/model/convlstm.py`` had it at ``commit``."""
-    source = subprocess.run(["git", "show", f"{commit}:anomaly/model/convlstm.py"], cwd=ROOT, check=True,
-                            capture_output=True, text=True).stdout  # fmt: skip
+    shown = subprocess.run(["git", "show", f"{commit}:anomaly/model/convlstm.py"], cwd=ROOT, capture_output=True,
+                           text=True)  # fmt: skip
+    if shown.returncode != 0:
+        sys.exit(f"commit {commit!r}: git has no anomaly/model/convlstm.py there ({shown.stderr.strip()})")
+    source = shown.stdout
     path = Path(tempfile.mkdtemp()) / "convlstm_then.py"
     path.write_text(source)
     spec = importlib.util.spec_from_file_location("convlstm_then", path)
@@ -73,6 +76,8 @@ def main() -> None:
     parser.add_argument("--what", choices=("train", "test"), default="train")
     parser.add_argument("--rounds", type=int, default=60)
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error(f"--rounds {args.rounds}: give 1 or more")
     steps = [step(args.what, forward_at(args.commit)), step(args.what, None)]
     for run in steps:
         for _ in range(3):  # the first call compiles
