@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
-from helpers.datasets import PED2, write_ucsd_m, write_ucsd_mat
+from helpers.datasets import PED2, crashing_mat, write_ucsd_m, write_ucsd_mat
 
 from anomaly.data.groundtruth import ranges_to_labels, read_ucsd_ground_truth, read_ucsd_m, read_ucsd_mat
 from anomaly.data.matfile import iter_mats
@@ -163,17 +163,6 @@ def test_mat_frame_numbers_must_be_whole(tmp_path: Path, value: float, shown: st
     message = rf"ped2\.mat: 'gt' cell 1 holds \[{shown}, 180\.0\]: frame numbers must be whole"
     with pytest.raises(DataError, match=message):
         read_ucsd_mat(path)
-
-
-def crashing_mat(path: Path) -> Path:
-    """An uncompressed ped2.mat with one byte changed that kills scipy.io.loadmat with a segmentation fault."""
-    cells = np.empty((1, 2), dtype=object)
-    cells[0, 0], cells[0, 1] = np.array([[61.0], [180.0]]), np.array([[95.0], [180.0]])
-    scipy.io.savemat(path, {"gt": cells}, do_compression=False)
-    data = bytearray(path.read_bytes())
-    data[224] = 0  # a size field of the second cell
-    path.write_bytes(bytes(data))
-    return path
 
 
 def test_a_mat_file_that_crashes_the_reader_is_an_error_not_a_dead_process(tmp_path: Path) -> None:

@@ -69,6 +69,17 @@ def write_ucsd_mat(path: Path, gt: Sequence[Ranges]) -> Path:
     return path
 
 
+def crashing_mat(path: Path) -> Path:
+    """An uncompressed ped2.mat with one byte changed that kills scipy.io.loadmat with a segmentation fault."""
+    cells = np.empty((1, 2), dtype=object)
+    cells[0, 0], cells[0, 1] = np.array([[61.0], [180.0]]), np.array([[95.0], [180.0]])
+    scipy.io.savemat(path, {"gt": cells}, do_compression=False)
+    data = bytearray(path.read_bytes())
+    data[224] = 0  # a size field of the second cell
+    path.write_bytes(bytes(data))
+    return path
+
+
 def make_ucsd_original(
     root: Path,
     name: str = "ped2",
