@@ -1,13 +1,14 @@
 """Where a compiled fp32 test batch and training step go, and what the gate arithmetic costs (README, Benchmarks).
 
 ``python docs/scoring_profile.py``: profiles 5 test batches of 8 (tau 5) after warm-up, with inductor's kernels
-named, and 5 training steps of 4 (forward, backward, Adam), then times the cell's gate arithmetic at the 55x55 level
+named (the three costliest printed), and 5 training steps of 4 (forward, backward, Adam), then times the cell's gate arithmetic at the 55x55 level
 (batch 8) compiled alone, beside the same reads and writes with each sigmoid and tanh replaced by a multiplication,
 and by an exp without a division.
 """
 
 from __future__ import annotations
 
+import re
 import time
 
 import torch
@@ -70,6 +71,9 @@ def summarise(prof: profile, what: str) -> None:
     print(f"{what}: {total / 5e3:.1f} ms (all self times)")
     print(f"convolutions: {convolutions:.1f} ms")
     print(f"inductor's kernels: {sum(e.self_cpu_time_total for e in kernels) / 5e3:.1f} ms in {len(kernels)} kinds")
+    for e in sorted(kernels, key=lambda e: -e.self_cpu_time_total)[:3]:
+        name = re.sub(r"^graph_\d+_", "", e.key)
+        print(f"  {e.self_cpu_time_total / 5e3:.2f} ms in {e.count // 5} call(s): {name}")
 
 
 def gates(z: torch.Tensor, c: torch.Tensor, sigmoid, tanh) -> tuple[torch.Tensor, torch.Tensor]:  # noqa: ANN001

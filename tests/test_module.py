@@ -97,7 +97,7 @@ def test_a_compiled_module_pads_a_short_scored_batch_and_keeps_its_numbers() -> 
         expected = plain.window_errors(windows[:2])
     assert padded._scored_batch == 3 and first["errors"].shape == (1,)
     torch.testing.assert_close(first["errors"], expected["errors"][:1], rtol=1e-5, atol=1e-4)
-    assert short["errors"].shape == (2,) and short["output"].shape == expected["output"].shape
+    assert short["errors"].shape == (2,) and short["last_output"].shape == expected["last_output"].shape
     torch.testing.assert_close(short["errors"], expected["errors"], rtol=1e-5, atol=1e-4)
     torch.testing.assert_close(short["psnr"], expected["psnr"], rtol=1e-5, atol=1e-4)
 

@@ -54,7 +54,7 @@ def test_psnr_is_10_log10_of_1_over_the_mse_of_the_pixels_scored() -> None:
     output = torch.full((1, 2, 1, 4, 4), 0.1)
     output[0, 1] = 0.01  # MSE 1e-4: 40 dB, mean with the first frame's 20 dB
     target = torch.zeros(1, 2, 1, 4, 4)
-    assert psnr(frame_errors(output, target), scored_pixels(output)).item() == pytest.approx(30.0)
+    assert psnr(frame_errors(output, target), scored_pixels(output[0, 0])).item() == pytest.approx(30.0)
     mask = error_mask(4, [(0, 1, 0, 3)])  # half of each frame masked
     output[0, :, 0, 0:2] = 9.0  # a masked error changes nothing
     assert scored_pixels(output, mask) == 8

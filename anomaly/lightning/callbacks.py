@@ -113,8 +113,8 @@ class TestPictures(pl.Callback):
         if not self.worst or errors[k] > self.worst["error"]:
             self.worst = {
                 "error": errors[k].item(),
-                "target": outputs["target"][k, -1, 0].cpu().numpy(),
-                "output": outputs["output"][k, -1, 0].cpu().numpy(),
+                "target": outputs["last_target"][k, 0].cpu().numpy(),
+                "output": outputs["last_output"][k, 0].cpu().numpy(),
                 "video": int(outputs["video"][k]),
                 "frame": int(outputs["frame"][k]),
             }
@@ -161,7 +161,7 @@ class LocalisationMaps(pl.Callback):
     def on_test_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, *args: Any) -> None:
         if not self.enabled:
             return
-        squared = (outputs["output"][:, -1] - outputs["target"][:, -1]).square()
+        squared = (outputs["last_output"] - outputs["last_target"]).square()
         if pl_module.mask is not None:
             squared = squared * pl_module.mask
         pooled = torch.nn.functional.avg_pool2d(squared, 4)[:, 0].half().cpu()

@@ -33,6 +33,11 @@ log = logging.getLogger("anomaly")
 COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")  # torch.compile's
 
 
+def unit_scale(frames: Tensor) -> Tensor:
+    """``uint8`` frames (0-255) as float32 in [0, 1]; float frames as they are."""
+    return frames.float() / 255 if frames.dtype == torch.uint8 else frames
+
+
 class AnomalyModule(pl.LightningModule):
     """The network, the recipe and the test pass. Every argument comes from ``conf/model``.
 
@@ -89,10 +94,12 @@ class AnomalyModule(pl.LightningModule):
         return self.net(frames, tau_out=self.hparams.tau)
 
     def split(self, volume: Tensor) -> tuple[Tensor, Tensor]:
-        """(input, target) in [0, 1] of a batch of ``uint8`` (or float) volumes."""
-        if volume.dtype == torch.uint8:
-            volume = volume.float().div_(255)
-        return split_volume(volume, self.hparams.tau, self.hparams.task)
+        """(input, target) in [0, 1] of a batch of ``uint8`` (or float) volumes.
+
+        Each part is converted on its own: compiled, each conversion then fuses into the kernel that reads it, and no
+        float copy of the whole volume is written out."""
+        inputs, target = split_volume(volume, self.hparams.tau, self.hparams.task)
+        return unit_scale(inputs), unit_scale(target)
 
     def loss(self, volume: Tensor) -> Tensor:
         """Eq. 1: the squared error over the output volumes / (2 N tau)."""
@@ -118,14 +125,16 @@ class AnomalyModule(pl.LightningModule):
         output = self(inputs)
         return F.mse_loss(output.float(), target, reduction="sum") / (2 * volume.shape[0] * self.hparams.tau)
 
-    def _errors(self, volume: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(output, target, frame norms) of a batch of windows."""
+    def _errors(self, volume: Tensor) -> tuple[Tensor, Tensor]:
+        """(last output frame, frame norms) of a batch of windows. Compiled, the targets are converted to float
+        inside the kernel of the frame norms, never written out."""
         inputs, target = self.split(volume)
         output = self(inputs).float()
-        return output, target, frame_errors(output, target, self.mask)
+        return output[:, -1], frame_errors(output, target, self.mask)
 
     def window_errors(self, volume: Tensor, batch: int = 0) -> dict[str, Tensor]:
-        """Eq. 2 error and PSNR of each test window, with its output and target (for pictures).
+        """Eq. 2 error and PSNR of each test window, with its last output frame and that frame's target, (B, C, H, W)
+        each (for pictures and error maps).
 
         Under ``model.compile`` a batch shorter than ``batch`` or than the largest scored so far (the last of a
         test set, the first of a stream) is padded with copies of its last window, so that one compiled graph
@@ -136,12 +145,13 @@ class AnomalyModule(pl.LightningModule):
             self._scored_batch = max(self._scored_batch, windows, batch)
             missing = self._scored_batch - windows
             volume = torch.cat([volume, volume[-1:].expand(missing, *volume.shape[1:])]) if missing else volume
-        output, target, norms = (value[:windows] for value in self._maybe_compiled(self._errors, volume))
+        output, norms = (value[:windows] for value in self._maybe_compiled(self._errors, volume))
+        target = unit_scale(split_volume(volume[:windows], self.hparams.tau, self.hparams.task)[1][:, -1])
         return {
             "errors": prediction_error(norms),
-            "psnr": psnr(norms, scored_pixels(output, self.mask)),
-            "output": output,
-            "target": target,
+            "psnr": psnr(norms, scored_pixels(output[0], self.mask)),
+            "last_output": output,
+            "last_target": target,
         }
 
     # --- the compile time, printed: the first step of each kind compiles (when model.compile=true) -------

@@ -61,7 +61,7 @@ class Detector:
             volume = torch.from_numpy(stacked)[:, :, None].to(self.module.device)
             with torch.inference_mode(), self._autocast():
                 out = self.module.window_errors(volume, self.batch_size)  # compiled: one batch shape
-            squared = (out["output"][:, -1, 0] - out["target"][:, -1, 0]).square()
+            squared = (out["last_output"][:, 0] - out["last_target"][:, 0]).square()
             maps = squared.cpu().numpy() if self.keep_maps else None
             for k, (i, _) in enumerate(chunk):
                 results[i].error = float(out["errors"][k])

@@ -38,12 +38,17 @@ def error_mask(size: int, rects: list[Rect] | tuple[Rect, ...] = ()) -> Tensor |
 
 
 def frame_errors(output: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
-    """(B, tau, 1, H, W) twice -> (B, tau): the L2 norm of each output frame's error over its pixels (those
-    ``mask`` keeps). One fused reduction: no squared-error volume is written out."""
+    """(B, tau, C, H, W) twice -> (B, tau): the L2 norm of each output frame's error over its pixels (those
+    ``mask`` keeps).
+
+    Squares summed along each row, then over the rows: compiled, the inner sum runs along a row in vector registers.
+    Over the flattened frame (``vector_norm(difference.flatten(2))``), inductor indexed the network's cropped output
+    pixel by pixel with a division and summed one pixel at a time (README Benchmarks: a test batch 2-3 % faster).
+    """
     difference = output - target
     if mask is not None:
         difference = difference * mask
-    return torch.linalg.vector_norm(difference.flatten(2), dim=2)
+    return difference.square().sum(-1).sum((-2, -1)).sqrt()
 
 
 def prediction_error(norms: Tensor) -> Tensor:
@@ -51,9 +56,9 @@ def prediction_error(norms: Tensor) -> Tensor:
     return norms.sum(dim=1)
 
 
-def scored_pixels(output: Tensor, mask: Tensor | None = None) -> int:
-    """Pixels per output frame of (B, tau, C, H, W) that :func:`frame_errors` covers: all, or those ``mask`` keeps."""
-    return output[0, 0].numel() if mask is None else int(mask.sum()) * output.shape[2]
+def scored_pixels(frame: Tensor, mask: Tensor | None = None) -> int:
+    """Pixels of an output ``frame`` (C, H, W) that :func:`frame_errors` covers: all, or those ``mask`` keeps."""
+    return frame.numel() if mask is None else int(mask.sum()) * frame.shape[0]
 
 
 def psnr(norms: Tensor, pixels: int) -> Tensor:
