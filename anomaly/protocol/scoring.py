@@ -41,14 +41,15 @@ def frame_errors(output: Tensor, target: Tensor, mask: Tensor | None = None) -> 
     """(B, tau, C, H, W) twice -> (B, tau): the L2 norm of each output frame's error over its pixels (those
     ``mask`` keeps).
 
-    Squares summed along each row, then over the rows: compiled, the inner sum runs along a row in vector registers.
-    Over the flattened frame (``vector_norm(difference.flatten(2))``), inductor indexed the network's cropped output
-    pixel by pixel with a division and summed one pixel at a time (README Benchmarks: a test batch 2-3 % faster).
+    One fused reduction over the frame's own dimensions, no squared-error volume written out. Not over the frame
+    flattened: the network's output is a crop (rows 228 apart), so flattening it copies it in eager, and compiled,
+    inductor then indexed each pixel with a division and summed one at a time (a test batch's error kernel 7.2
+    against 1.8 ms compiled alone, 8.5 against 6.6 ms eager; README Benchmarks).
     """
     difference = output - target
     if mask is not None:
         difference = difference * mask
-    return difference.square().sum(-1).sum((-2, -1)).sqrt()
+    return torch.linalg.vector_norm(difference, dim=(-3, -2, -1))
 
 
 def prediction_error(norms: Tensor) -> Tensor:
