@@ -1,9 +1,12 @@
 """Where a compiled fp32 test batch and training step go, and what the gate arithmetic costs (README, Benchmarks).
 
 ``python docs/scoring_profile.py``: profiles 5 test batches of 8 (tau 5) after warm-up, with inductor's kernels
-named (the three costliest printed), and 5 training steps of 4 (forward, backward, Adam), then times the cell's gate arithmetic at the 55x55 level
-(batch 8) compiled alone, beside the same reads and writes with each sigmoid and tanh replaced by a multiplication,
-and by an exp without a division.
+named (the three costliest printed), and 5 training steps of 4 (forward, backward, Adam); then times the cell's gate
+arithmetic at the 55x55 level (batch 8) compiled alone, beside the same reads and writes with each sigmoid and tanh
+replaced by a multiplication, and by an exp without a division; last, the Eq. 2 frame norms of a test batch's
+output (a crop of the sub-pixel deconv3's frames, as the network makes it) taken over each frame flattened, as
+before 7295b73, and over its own dimensions, as ``anomaly.protocol.scoring.frame_errors`` takes them, compiled and
+eager.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ import time
 
 import torch
 import torch._inductor.config as inductor
+import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
 from anomaly.bench.modes import build, training_step
 from anomaly.lightning.module import AnomalyModule
 from anomaly.model.convlstm import compile_options
+from anomaly.protocol.scoring import frame_errors
 
 inductor.cpp.enable_kernel_profile = True
 
@@ -110,7 +115,40 @@ def time_gate_arithmetic() -> None:
         print(f"gate arithmetic at 55x55, batch 8, {name}: {gate_arithmetic_ms(sigmoid, tanh):.3f} ms")
 
 
+def best_ms(step, calls: int = 10) -> float:  # noqa: ANN001
+    """Milliseconds per call of ``step``: best of 5 runs of ``calls``, after 5 calls of warm-up."""
+    for _ in range(5):
+        step()
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        for _ in range(calls):
+            step()
+        best = min(best, (time.perf_counter() - started) / calls)
+    return best * 1e3
+
+
+def time_frame_norms() -> None:
+    phases = torch.randn(40, 16, 57, 57).contiguous(memory_format=torch.channels_last)  # deconv3's, 8 windows x 5
+    volume = torch.randint(0, 256, (8, 10, 1, 227, 227), dtype=torch.uint8)
+
+    def flattened(phases: torch.Tensor, volume: torch.Tensor) -> torch.Tensor:
+        output = F.pixel_shuffle(phases, 4)[..., :227, :227].unflatten(0, (8, 5))
+        return torch.linalg.vector_norm((output - volume[:, 5:].float() / 255).flatten(2), dim=2)
+
+    def own_dimensions(phases: torch.Tensor, volume: torch.Tensor) -> torch.Tensor:
+        output = F.pixel_shuffle(phases, 4)[..., :227, :227].unflatten(0, (8, 5))
+        return frame_errors(output, volume[:, 5:].float() / 255)
+
+    for norms in (flattened, own_dimensions):
+        compiled = torch.compile(norms, options=compile_options())  # two functions: two graphs
+        eager_ms = best_ms(lambda f=norms: f(phases, volume))
+        compiled_ms = best_ms(lambda f=compiled: f(phases, volume))
+        print(f"frame norms of a test batch, {norms.__name__}: compiled {compiled_ms:.2f} ms, eager {eager_ms:.2f} ms")
+
+
 if __name__ == "__main__":
     profile_scoring()
     profile_training()
     time_gate_arithmetic()
+    time_frame_norms()
