@@ -57,8 +57,8 @@ def test_psnr_is_10_log10_of_1_over_the_mse_of_the_pixels_scored() -> None:
     assert psnr(frame_errors(output, target), scored_pixels(output[0, 0])).item() == pytest.approx(30.0)
     mask = error_mask(4, [(0, 1, 0, 3)])  # half of each frame masked
     output[0, :, 0, 0:2] = 9.0  # a masked error changes nothing
-    assert scored_pixels(output, mask) == 8
-    assert psnr(frame_errors(output, target, mask), scored_pixels(output, mask)).item() == pytest.approx(30.0)
+    assert scored_pixels(output[0, 0], mask) == 8
+    assert psnr(frame_errors(output, target, mask), scored_pixels(output[0, 0], mask)).item() == pytest.approx(30.0)
 
 
 def test_error_mask_zeroes_inclusive_rectangles() -> None:

@@ -125,12 +125,12 @@ class AnomalyModule(pl.LightningModule):
         output = self(inputs)
         return F.mse_loss(output.float(), target, reduction="sum") / (2 * volume.shape[0] * self.hparams.tau)
 
-    def _errors(self, volume: Tensor) -> tuple[Tensor, Tensor]:
-        """(last output frame, frame norms) of a batch of windows. Compiled, the targets are converted to float
-        inside the kernel of the frame norms, never written out."""
-        inputs, target = self.split(volume)
-        output = self(inputs).float()
-        return output[:, -1], frame_errors(output, target, self.mask)
+    def _errors(self, volume: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(last output frame, its target as the batch holds it, frame norms) of a batch of windows. Compiled, the
+        targets are converted to float inside the kernel of the frame norms, never written out."""
+        inputs, target = split_volume(volume, self.hparams.tau, self.hparams.task)
+        output = self(unit_scale(inputs)).float()
+        return output[:, -1], target[:, -1], frame_errors(output, unit_scale(target), self.mask)
 
     def window_errors(self, volume: Tensor, batch: int = 0) -> dict[str, Tensor]:
         """Eq. 2 error and PSNR of each test window, with its last output frame and that frame's target, (B, C, H, W)
@@ -145,13 +145,12 @@ class AnomalyModule(pl.LightningModule):
             self._scored_batch = max(self._scored_batch, windows, batch)
             missing = self._scored_batch - windows
             volume = torch.cat([volume, volume[-1:].expand(missing, *volume.shape[1:])]) if missing else volume
-        output, norms = (value[:windows] for value in self._maybe_compiled(self._errors, volume))
-        target = unit_scale(split_volume(volume[:windows], self.hparams.tau, self.hparams.task)[1][:, -1])
+        output, target, norms = (value[:windows] for value in self._maybe_compiled(self._errors, volume))
         return {
             "errors": prediction_error(norms),
             "psnr": psnr(norms, scored_pixels(output[0], self.mask)),
             "last_output": output,
-            "last_target": target,
+            "last_target": unit_scale(target),
         }
 
     # --- the compile time, printed: the first step of each kind compiles (when model.compile=true) -------
