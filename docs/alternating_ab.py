@@ -1,11 +1,13 @@
-"""The network's forward at an earlier commit against today's, compiled, timed alternately in one process (README).
+"""The network's forward at an earlier commit against today's, or today's compile options against the same with
+more options, compiled, timed alternately in one process (README).
 
 ``python docs/alternating_ab.py a5f1ba3 --what train --rounds 80``: builds two compiled modules as
 ``model.compile=true`` does (batch 4 training steps, or batch 8 test batches, tau 5), the first with
 ``EncoderForecaster.forward`` as it was at that commit, the second with today's; then runs one step of each in
 turn, ``--rounds`` times, and prints the median of the per-round ratios (today / then) and how often today's was
 faster. One process and alternating rounds, because this machine's speed drifts by more than the differences
-measured.
+measured. ``python docs/alternating_ab.py --options '{"cpp.simdlen": 256}' --rounds 40`` compares instead today's
+network compiled with ``compile_options()`` against the same with those inductor options added (variant / base).
 
 ``torch.compile`` reuses a compiled graph for a second module whose guards pass, so two modules compiled with the
 same options would both run the first one's graph. The second is therefore compiled with one more option, set to its
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import statistics
 import subprocess
 import sys
@@ -50,13 +53,13 @@ def forward_at(commit: str) -> types.FunctionType:
     return module.EncoderForecaster.forward
 
 
-def step(what: str, forward: types.FunctionType | None):  # noqa: ANN201
-    """One compiled training step or test batch; ``forward`` (None: today's) bound to the module's network."""
+def step(what: str, forward: types.FunctionType | None, options: dict):  # noqa: ANN201
+    """One compiled training step or test batch, compiled with ``options``; ``forward`` (None: today's) bound to the
+    module's network."""
     torch.manual_seed(0)
     module = build(5, torch.device("cpu"), compiled=True)
     if forward is not None:
         module.net.forward = types.MethodType(forward, module.net)
-    options = compile_options() if forward is not None else {**compile_options(), "trace.enabled": False}
     module._graphs = {f.__name__: torch.compile(f, options=options) for f in (module._loss, module._errors)}
     if what == "train":
         return training_step(module, torch.randint(0, 256, (4, 10, 1, 227, 227), dtype=torch.uint8))
@@ -70,15 +73,36 @@ def step(what: str, forward: types.FunctionType | None):  # noqa: ANN201
     return test_batch
 
 
+def options_json(text: str) -> dict:
+    """``--options``: a JSON object of inductor options, e.g. ``'{"cpp.simdlen": 256}'``."""
+    try:
+        options = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not JSON ({error})") from None
+    if not isinstance(options, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object, e.g. '{\"cpp.simdlen\": 256}'")
+    return options
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("commit", help="the commit whose forward is compared with today's")
+    parser.add_argument("commit", nargs="?", help="the commit whose forward is compared with today's")
+    parser.add_argument("--options", type=options_json, help="instead: inductor options (JSON) added to today's")
     parser.add_argument("--what", choices=("train", "test"), default="train")
     parser.add_argument("--rounds", type=int, default=60)
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error(f"--rounds {args.rounds}: give 1 or more")
-    steps = [step(args.what, forward_at(args.commit)), step(args.what, None)]
+    if (args.commit is None) == (args.options is None):
+        parser.error("give a commit or --options, one of the two")
+    base = compile_options()
+    if args.options is None:  # the same options for today's, plus one set to its default: a second graph is made
+        today = {**base, "trace.enabled": False}
+        steps = [step(args.what, forward_at(args.commit), base), step(args.what, None, today)]
+        names = (args.commit, "today", "today / then", "today")
+    else:
+        steps = [step(args.what, None, base), step(args.what, None, {**base, **args.options})]
+        names = ("base", f"with {args.options}", "variant / base", "the variant")
     for run in steps:
         for _ in range(3):  # the first call compiles
             run()
@@ -93,8 +117,8 @@ def main() -> None:
     ratios = [now / then for then, now in zip(*seconds, strict=True)]
     then_ms, now_ms = (1e3 * statistics.median(times) for times in seconds)
     print(
-        f"{args.what}: {args.commit} {then_ms:.1f} ms, today {now_ms:.1f} ms (medians); today / then: median "
-        f"{statistics.median(ratios):.3f}, today faster in {sum(r < 1 for r in ratios)} of {args.rounds} rounds"
+        f"{args.what}: {names[0]} {then_ms:.1f} ms, {names[1]} {now_ms:.1f} ms (medians); {names[2]}: median "
+        f"{statistics.median(ratios):.3f}, {names[3]} faster in {sum(r < 1 for r in ratios)} of {args.rounds} rounds"
     )
 
 
