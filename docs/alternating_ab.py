@@ -8,6 +8,10 @@ turn, ``--rounds`` times, and prints the median of the per-round ratios (today /
 faster. One process and alternating rounds, because this machine's speed drifts by more than the differences
 measured. ``python docs/alternating_ab.py --options '{"cpp.simdlen": 256}' --rounds 40`` compares instead today's
 network compiled with ``compile_options()`` against the same with those inductor options added (variant / base).
+``python docs/alternating_ab.py --cells trivial --rounds 40`` compares today's network against the same with every
+cell's arithmetic replaced (wrong maths, timing only): ``multiplications``, each sigmoid and tanh a multiplication
+(the same reads and writes); ``trivial``, ``h = z_i + z_o`` and ``c = z_f + z_g + P_i * c_prev`` (every weight
+still gets a gradient). Bounds on what cheaper transcendentals, or any cell kernel at all, could gain.
 
 ``torch.compile`` reuses a compiled graph for a second module whose guards pass, so two modules compiled with the
 same options would both run the first one's graph. The second is therefore compiled with one more option, set to its
@@ -32,7 +36,7 @@ import torch
 from torch._dynamo.utils import counters
 
 from anomaly.bench.modes import build, training_step
-from anomaly.model.convlstm import compile_options
+from anomaly.model.convlstm import ConvLSTMCell, State, compile_options
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,13 +57,50 @@ def forward_at(commit: str) -> types.FunctionType:
     return module.EncoderForecaster.forward
 
 
-def step(what: str, forward: types.FunctionType | None, options: dict):  # noqa: ANN201
+def fake_sigmoid(x: torch.Tensor) -> torch.Tensor:
+    return x * 0.25 + 0.5
+
+
+def fake_tanh(x: torch.Tensor) -> torch.Tensor:
+    return x * 0.5
+
+
+class MultiplicationCell(ConvLSTMCell):
+    """The cell with each sigmoid and tanh a multiplication: its reads, writes and graph, without transcendentals."""
+
+    def forward(self, x: torch.Tensor | None, state: State | None) -> State:
+        z_i, z_f, z_o, z_g = self.preactivations(x, state).chunk(4, dim=1)
+        if state is None:
+            c = fake_sigmoid(z_i) * fake_tanh(z_g)
+            return fake_sigmoid(z_o) * fake_tanh(c), c
+        p_i, p_f, p_o = self.peephole
+        c = fake_sigmoid(z_f + p_f * state[1]) * state[1] + fake_sigmoid(z_i + p_i * state[1]) * fake_tanh(z_g)
+        return fake_sigmoid(z_o + p_o * state[1]) * fake_tanh(c), c
+
+
+class TrivialCell(ConvLSTMCell):
+    """The cell with next to no arithmetic: one addition for h, one or two for c."""
+
+    def forward(self, x: torch.Tensor | None, state: State | None) -> State:
+        z_i, z_f, z_o, z_g = self.preactivations(x, state).chunk(4, dim=1)
+        return z_i + z_o, z_f + z_g if state is None else z_f + z_g + self.peephole[0] * state[1]
+
+
+CELLS = {"multiplications": MultiplicationCell, "trivial": TrivialCell}
+
+
+def step(what: str, options: dict, forward: types.FunctionType | None = None,
+         cell: type[ConvLSTMCell] | None = None):  # noqa: ANN201  # fmt: skip
     """One compiled training step or test batch, compiled with ``options``; ``forward`` (None: today's) bound to the
-    module's network."""
+    module's network, and its cells made ``cell``s (None: as they are)."""
     torch.manual_seed(0)
     module = build(5, torch.device("cpu"), compiled=True)
     if forward is not None:
         module.net.forward = types.MethodType(forward, module.net)
+    if cell is not None:
+        for layer in module.net.modules():
+            if type(layer) is ConvLSTMCell:
+                layer.__class__ = cell
     module._graphs = {f.__name__: torch.compile(f, options=options) for f in (module._loss, module._errors)}
     if what == "train":
         return training_step(module, torch.randint(0, 256, (4, 10, 1, 227, 227), dtype=torch.uint8))
@@ -88,21 +129,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("commit", nargs="?", help="the commit whose forward is compared with today's")
     parser.add_argument("--options", type=options_json, help="instead: inductor options (JSON) added to today's")
+    parser.add_argument("--cells", choices=CELLS, help="instead: today's network with its cells' arithmetic replaced")
     parser.add_argument("--what", choices=("train", "test"), default="train")
     parser.add_argument("--rounds", type=int, default=60)
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error(f"--rounds {args.rounds}: give 1 or more")
-    if (args.commit is None) == (args.options is None):
-        parser.error("give a commit or --options, one of the two")
+    if sum(choice is not None for choice in (args.commit, args.options, args.cells)) != 1:
+        parser.error("give one of a commit, --options and --cells")
     base = compile_options()
-    if args.options is None:  # the same options for today's, plus one set to its default: a second graph is made
-        today = {**base, "trace.enabled": False}
-        steps = [step(args.what, forward_at(args.commit), base), step(args.what, None, today)]
+    other = {**base, "trace.enabled": False}  # the same options, plus one set to its default: a second graph is made
+    if args.commit is not None:
+        steps = [step(args.what, base, forward=forward_at(args.commit)), step(args.what, other)]
         names = (args.commit, "today", "today / then", "today")
-    else:
-        steps = [step(args.what, None, base), step(args.what, None, {**base, **args.options})]
+    elif args.options is not None:
+        steps = [step(args.what, base), step(args.what, {**base, **args.options})]
         names = ("base", f"with {args.options}", "variant / base", "the variant")
+    else:
+        steps = [step(args.what, base), step(args.what, other, cell=CELLS[args.cells])]
+        names = ("today", f"{args.cells} cells", "variant / today", "the variant")
     for run in steps:
         for _ in range(3):  # the first call compiles
             run()

@@ -97,21 +97,24 @@ class ConvLSTMCell(nn.Module):
         nn.init.zeros_(self.hidden_conv.bias)
         nn.init.ones_(self.peephole)
 
+    def preactivations(self, x: Tensor | None, state: State | None) -> Tensor:
+        """z = W_x * x + W_h * h + b, (B, 4C, H, W): one convolution over ``cat(x, h)``, or over the one that is not
+        None (an exact zero, whose term is skipped)."""
+        if x is None and state is None:
+            raise ValueError("a ConvLSTM step needs an input or a state")
+        w_x, w_h, bias = self.input_conv.weight, self.hidden_conv.weight, self.hidden_conv.bias
+        if state is None:
+            return F.conv2d(x, w_x, bias, padding=1)
+        if x is None:
+            return F.conv2d(state[0], w_h, bias, padding=1)
+        return F.conv2d(torch.cat((x, state[0]), 1), torch.cat((w_x, w_h), 1), bias, padding=1)
+
     def forward(self, x: Tensor | None, state: State | None) -> State:
         """One step. ``x`` (B, Cin, H, W), or None for an all-zero input; ``state`` None for zeros.
 
         A None stands for exact zeros, so the terms it would multiply are skipped, not computed.
         """
-        if x is None and state is None:
-            raise ValueError("a ConvLSTM step needs an input or a state")
-        w_x, w_h, bias = self.input_conv.weight, self.hidden_conv.weight, self.hidden_conv.bias
-        if state is None:
-            z = F.conv2d(x, w_x, bias, padding=1)
-        elif x is None:
-            z = F.conv2d(state[0], w_h, bias, padding=1)
-        else:
-            z = F.conv2d(torch.cat((x, state[0]), 1), torch.cat((w_x, w_h), 1), bias, padding=1)
-        z_i, z_f, z_o, z_g = z.chunk(4, dim=1)
+        z_i, z_f, z_o, z_g = self.preactivations(x, state).chunk(4, dim=1)
         g = torch.tanh(z_g)
         if state is None:  # c_{t-1} = 0: no peephole terms, no forget term
             c = torch.sigmoid(z_i) * g
