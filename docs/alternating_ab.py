@@ -1,5 +1,5 @@
-"""The network's forward at an earlier commit against today's, or today's compile options against the same with
-more options, compiled, timed alternately in one process (README).
+"""Today's compiled network against its forward at an earlier commit, more compile options, or stand-in cells, timed
+alternately in one process (README).
 
 ``python docs/alternating_ab.py a5f1ba3 --what train --rounds 80``: builds two compiled modules as
 ``model.compile=true`` does (batch 4 training steps, or batch 8 test batches, tau 5), the first with
