@@ -122,6 +122,9 @@ def options_json(text: str) -> dict:
         raise argparse.ArgumentTypeError(f"not JSON ({error})") from None
     if not isinstance(options, dict):
         raise argparse.ArgumentTypeError("expected a JSON object, e.g. '{\"cpp.simdlen\": 256}'")
+    unknown = sorted(set(options) - set(torch._inductor.list_options()))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"not inductor options: {', '.join(unknown)} (torch._inductor.list_options())")
     return options
 
 
