@@ -5,8 +5,11 @@
 1. the 128->256 gate convolution at 13x13 (batch 4, channels-last, fp32), timed call by call in three rounds of
    2,000 calls: the 5th, 50th and 95th percentiles of its GFLOP/s, and the best 30-call run, which is how the
    peak at the start is timed (the best of three runs of ``3 * steps`` calls);
-2. 60 rounds of 100 calls of that convolution, one compiled fp32 training step of 4 (tau 5) and 100 calls again:
-   each round's GFLOP/s and step time, and their correlation. On a shared VM both move together for minutes.
+2. 30 rounds of 10 compiled fp32 training steps of 4 (tau 5), each with the peak measured just before and just
+   after it as ``anomaly.bench`` measures a mode's (the three gate convolutions, each as long as the 10 steps):
+   each round's step time, peak and fraction of the peak, the fractions of the fastest and slowest third of the
+   rounds, and the correlation of the peak with the step's speed. On a shared VM both move together for minutes,
+   but not by as much: a slow spell slows a training step more than the compute-bound convolution.
 """
 
 from __future__ import annotations
@@ -16,8 +19,8 @@ import time
 import numpy as np
 import torch
 
-from anomaly.bench.modes import build, training_step
-from anomaly.bench.peaks import GateConvolution
+from anomaly.bench.modes import build, count_flops, training_step
+from anomaly.bench.peaks import GateConvolution, conv_peak
 
 CPU = torch.device("cpu")
 
@@ -36,31 +39,34 @@ def call_by_call(conv: GateConvolution) -> None:
               f"best 30-call run {max(runs):.0f}")  # fmt: skip
 
 
-def beside_training(conv: GateConvolution) -> None:
-    module = build(5, CPU, compiled=True)
-    step = training_step(module, torch.randint(0, 256, (4, 10, 1, 227, 227), dtype=torch.uint8))
-
-    def rate() -> float:
-        started = time.perf_counter()
-        for _ in range(100):
-            conv()
-        return 100 * conv.flops / (time.perf_counter() - started) / 1e9
-
+def beside_training(rounds: int = 30, steps: int = 10) -> None:
+    """The benchmark's own ratio, round by round in one process: ``steps`` compiled fp32 training steps of 4, with
+    the peak sustained as long just before and just after them (``conv_peak``'s, as ``anomaly.bench`` measures a
+    mode's), and the step's fraction of the higher of the two readings."""
+    _, sustained = conv_peak(4, CPU, torch.float32, steps)
+    flops = 4 * count_flops(build(5, CPU), 5, CPU)[0]
+    step = training_step(build(5, CPU, compiled=True), torch.randint(0, 256, (4, 10, 1, 227, 227), dtype=torch.uint8))
     for _ in range(5):
         step()
-    rows = []
-    for _ in range(60):
-        before = rate()
-        started = time.perf_counter()
-        step()
-        seconds = time.perf_counter() - started
-        rows.append(((before + rate()) / 2, seconds * 1e3))
-        print(f"{rows[-1][0]:5.0f} GFLOP/s  {rows[-1][1]:5.0f} ms a step", flush=True)
-    peaks, steps = np.array(rows).T
-    print(f"correlation of the convolution's rate with the step's speed: {np.corrcoef(peaks, 1 / steps)[0, 1]:.2f}")
+    rows, after = [], sustained(steps * 0.25)
+    for _ in range(rounds):
+        before, started = after, time.perf_counter()
+        for _ in range(steps):
+            step()
+        seconds = (time.perf_counter() - started) / steps
+        after = sustained(steps * seconds)
+        peak = max(before, after)
+        rows.append((seconds * 1e3, peak, flops / seconds / 1e9 / peak))
+        print(f"{seconds * 1e3:5.0f} ms a step  peak {peak:4.0f} GFLOP/s  {100 * rows[-1][2]:4.1f}% of it", flush=True)
+    ms, peaks, fractions = np.array(rows).T
+    order, third = np.argsort(ms), max(1, rounds // 3)
+    for name, picked in (("fastest", order[:third]), ("slowest", order[-third:])):
+        print(f"the {name} third of the rounds: {ms[picked].min():.0f}-{ms[picked].max():.0f} ms a step, peak "
+              f"{peaks[picked].min():.0f}-{peaks[picked].max():.0f} GFLOP/s, {100 * fractions[picked].min():.1f}-"
+              f"{100 * fractions[picked].max():.1f}% of it")  # fmt: skip
+    print(f"correlation of the peak with the step's speed: {np.corrcoef(peaks, 1 / ms)[0, 1]:.2f}")
 
 
 if __name__ == "__main__":
-    gate = GateConvolution((128, 256, 13), torch.channels_last, 4, CPU, torch.float32)
-    call_by_call(gate)
-    beside_training(gate)
+    call_by_call(GateConvolution((128, 256, 13), torch.channels_last, 4, CPU, torch.float32))
+    beside_training()
