@@ -21,6 +21,7 @@ import torch
 
 from anomaly.bench.modes import build, count_flops, training_step
 from anomaly.bench.peaks import GateConvolution, conv_peak
+from anomaly.bench.timing import runs_beside
 
 CPU = torch.device("cpu")
 
@@ -42,19 +43,14 @@ def call_by_call(conv: GateConvolution) -> None:
 def beside_training(rounds: int = 30, steps: int = 10) -> None:
     """The benchmark's own ratio, round by round in one process: ``steps`` compiled fp32 training steps of 4, with
     the peak sustained as long just before and just after them (``conv_peak``'s, as ``anomaly.bench`` measures a
-    mode's), and the step's fraction of the higher of the two readings."""
+    mode's, ``runs_beside``), and the step's fraction of the higher of the two readings."""
     _, sustained = conv_peak(4, CPU, torch.float32, steps)
     flops = 4 * count_flops(build(5, CPU), 5, CPU)[0]
     step = training_step(build(5, CPU, compiled=True), torch.randint(0, 256, (4, 10, 1, 227, 227), dtype=torch.uint8))
     for _ in range(5):
         step()
-    rows, after = [], sustained(steps * 0.25)
-    for _ in range(rounds):
-        before, started = after, time.perf_counter()
-        for _ in range(steps):
-            step()
-        seconds = (time.perf_counter() - started) / steps
-        after = sustained(steps * seconds)
+    rows = []
+    for seconds, before, after in runs_beside(step, sustained, steps, CPU, repeats=rounds):
         peak = max(before, after)
         rows.append((seconds * 1e3, peak, flops / seconds / 1e9 / peak))
         print(f"{seconds * 1e3:5.0f} ms a step  peak {peak:4.0f} GFLOP/s  {100 * rows[-1][2]:4.1f}% of it", flush=True)

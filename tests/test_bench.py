@@ -12,7 +12,7 @@ from anomaly.bench.bounds import inductor_kernel_bytes
 from anomaly.bench.cli import main
 from anomaly.bench.modes import Mode
 from anomaly.bench.peaks import GateConvolution
-from anomaly.bench.timing import timed_beside
+from anomaly.bench.timing import runs_beside, timed_beside
 from anomaly.hardware import device_name
 
 
@@ -86,6 +86,14 @@ def test_a_mode_is_timed_beside_the_peak_over_as_long_as_its_runs_and_the_higher
     assert beside == 5.0  # the readings just before (5) and after (2) the second run: the higher
     # each reading as long as the run it stands beside: 5 calls of the probe's 3 ms, then of each run
     assert asked == pytest.approx([0.015, 0.015, 0.005, 0.010], abs=3e-3)
+
+
+def test_each_run_beside_the_reference_shares_its_readings_with_its_neighbours() -> None:
+    calls = iter([0.002] + [0.002] * 3 + [0.001] * 3)  # a probe call, then two runs of 3 calls
+    readings = iter([1.0, 2.0, 3.0])
+    runs = list(runs_beside(lambda: time.sleep(next(calls)), lambda _: next(readings), 3, torch.device("cpu"), 2))
+    assert [(before, after) for _, before, after in runs] == [(1.0, 2.0), (2.0, 3.0)]
+    assert runs[0][0] > runs[1][0]  # each run's own seconds per call, in order
 
 
 def test_the_peak_beside_a_run_is_sustained_for_as_long_as_it() -> None:

@@ -43,6 +43,19 @@ def timed(step: Callable[[], None], steps: int, device: torch.device, repeats: i
     return best
 
 
+def runs_beside(step: Callable[[], None], reference: Callable[[float], float], steps: int, device: torch.device,
+                repeats: int = 3) -> Iterator[tuple[float, float, float]]:  # fmt: skip
+    """``repeats`` runs of ``steps`` calls of ``step``, each as (seconds per call, ``reference(seconds)`` just before
+    the run, just after it): the reference measured over as many seconds as the run lasted (the first one over
+    ``steps`` calls of a probe call's length), each reading between two runs shared by both."""
+    after = reference(steps * timed(step, 1, device, repeats=1))
+    for _ in range(repeats):
+        before = after
+        seconds = timed(step, steps, device, repeats=1)
+        after = reference(steps * seconds)
+        yield seconds, before, after
+
+
 def timed_beside(step: Callable[[], None], reference: Callable[[float], float], steps: int, device: torch.device,
                  repeats: int = 3) -> tuple[float, float]:  # fmt: skip
     """Seconds per call of ``step``, as ``timed`` takes them (the best of ``repeats`` runs of ``steps`` calls), and
@@ -56,15 +69,9 @@ def timed_beside(step: Callable[[], None], reference: Callable[[float], float], 
     same length of time, in the same minute; the higher reading keeps the ratio conservative
     (``docs/machine_drift.py`` measures both effects).
     """
-    best, beside = float("inf"), 0.0
-    after = reference(steps * timed(step, 1, device, repeats=1))
-    for _ in range(repeats):
-        before = after
-        seconds = timed(step, steps, device, repeats=1)
-        after = reference(steps * seconds)
-        if seconds < best:
-            best, beside = seconds, max(before, after)
-    return best, beside
+    runs = list(runs_beside(step, reference, steps, device, repeats))
+    seconds, before, after = min(runs, key=lambda run: run[0])
+    return seconds, max(before, after)
 
 
 @contextlib.contextmanager
