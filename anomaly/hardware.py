@@ -2,7 +2,7 @@
 
 A CPU's speed in this model depends on more than its name: oneDNN runs bf16 convolutions on AMX tiles where
 the CPU has them (6.8 times the fp32 peak on the 2-core Xeon measured), and with avx512_bf16 alone at 1.9
-times fp32 on a 2-core AMD EPYC but 0.55 times on another 2-core Xeon (README, Benchmarks), so the name
+times fp32 on a 2-core AMD EPYC but 0.55 times on another 2-core Xeon (docs/benchmarks.md), so the name
 carries the vector units torch found.
 """
 

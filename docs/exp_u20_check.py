@@ -1,4 +1,4 @@
-"""What torch's ``exp_u20`` would give compiled fp32 scoring in place of Sleef's exp (README, Benchmarks).
+"""What torch's ``exp_u20`` would give compiled fp32 scoring in place of Sleef's exp (docs/benchmarks.md).
 
 ``python docs/exp_u20_check.py``: runs itself three times for each exp, alternating, each time in a fresh process
 with torch's caches off (inductor's graph cache keys do not see a patched code generator). A run compiles the
@@ -11,7 +11,7 @@ Inductor's C++ code writes each sigmoid as ``1 / (1 + x.neg().exp())``, a string
 override alone leaves it on Sleef's exp. The patch here replaces both. It is an experiment, not part of the
 package: it changes a private code generator for the whole process. The README's figures were taken when the
 compiled network used inductor's decomposed tanh (``2 / (1 + exp(-2x)) - 1``) and the patch replaced its exp too;
-since 2026-12-07 the network keeps Sleef's tanh (README, Benchmarks: the decomposed form's relative error), so the
+since 2026-12-07 the network keeps Sleef's tanh (docs/benchmarks.md: the decomposed form's relative error), so the
 patch reaches the exp and the sigmoids only.
 """
 

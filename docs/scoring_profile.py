@@ -1,4 +1,4 @@
-"""Where a compiled fp32 test batch and training step go, and what the gate arithmetic costs (README, Benchmarks).
+"""Where a compiled fp32 test batch and training step go, and what the gate arithmetic costs (docs/benchmarks.md).
 
 ``python docs/scoring_profile.py``: profiles 5 test batches of 8 (tau 5) after warm-up, with inductor's kernels
 named (the three costliest printed), and 5 training steps of 4 (forward, backward, Adam); then times the cell's gate

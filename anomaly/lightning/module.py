@@ -110,7 +110,7 @@ class AnomalyModule(pl.LightningModule):
 
         Compiled, the loss and the test errors are each one graph, network included: the frames' conversion to
         float and the loss or the frame norms fuse into its first and last kernels, and no eager op runs between
-        them (compiled fp32 training 1.0-1.5 % faster than with the network compiled alone; README Benchmarks).
+        them (compiled fp32 training 1.0-1.5 % faster than with the network compiled alone; docs/benchmarks.md).
         """
         if not self.hparams.compile:
             return function(volume)

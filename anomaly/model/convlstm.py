@@ -268,12 +268,12 @@ def compile_options(mode: str | None = None, device: torch.device | str = "cpu")
     """``torch.compile`` options for ``mode`` (torch's modes) on ``device``; on the CPU with inductor's C++ wrapper.
 
     ``cpp_wrapper`` calls the graph's kernels and convolutions from generated C++ instead of Python: a compiled
-    fp32 training step about 2 % faster on a 2-core Zen 4 EPYC (README Benchmarks), for a compile about as long.
+    fp32 training step about 2 % faster on a 2-core Zen 4 EPYC (docs/benchmarks.md), for a compile about as long.
     ``mode`` is given as the options it stands for, since ``torch.compile`` takes a mode or options, not both.
 
     Not ``cpp.use_decompose_tanh`` (``2 / (1 + exp(-2x)) - 1``, 1-2 % faster than Sleef's tanh): its relative error
     reaches 170 % for inputs below about 1e-4, the deep cells' states at the authors' initialisation, and put the
-    compiled gradients of the deep layers up to 9e-3 off (``tests/test_module.py``; README Benchmarks).
+    compiled gradients of the deep layers up to 9e-3 off (``tests/test_module.py``; docs/benchmarks.md).
     """
     options = torch._inductor.list_mode_options(mode or "default")
     if torch.device(device).type == "cpu":

@@ -44,7 +44,7 @@ def frame_errors(output: Tensor, target: Tensor, mask: Tensor | None = None) -> 
     One fused reduction over the frame's own dimensions, no squared-error volume written out. Not over the frame
     flattened: the network's output is a crop (rows 228 apart), so flattening it copies it in eager, and compiled,
     inductor then indexed each pixel with a division and summed one at a time (a test batch's norms 3.5 against
-    1.2 ms compiled, 3.1 against 2.7 ms eager: ``python docs/scoring_profile.py``; README Benchmarks).
+    1.2 ms compiled, 3.1 against 2.7 ms eager: ``python docs/scoring_profile.py``; docs/benchmarks.md).
     """
     difference = output - target
     if mask is not None:
