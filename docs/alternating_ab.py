@@ -1,5 +1,5 @@
 """Today's compiled network against its forward at an earlier commit, more compile options, or stand-in cells, timed
-alternately in one process (README).
+alternately in one process (docs/benchmarks.md).
 
 ``python docs/alternating_ab.py a5f1ba3 --what train --rounds 80``: builds two compiled modules as
 ``model.compile=true`` does (batch 4 training steps, or batch 8 test batches, tau 5), the first with
