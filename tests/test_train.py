@@ -96,10 +96,11 @@ def test_ddp_on_two_cpu_processes_scores_every_window_once(tiny: Path) -> None:
 
 
 def test_options_beyond_the_paper_are_recorded_in_the_protocol(tiny: Path) -> None:
-    options = ["scoring.score=psnr", "scoring.smoothing_sigma=2", "scoring.auc=macro", "scoring.save_maps=true"]
-    run_entry("train.py", ["dataset=ped2", *FAST, *options], tiny)
+    """Also: a float where conf/ has an int (smoothing_sigma: 0), and Lightning's devices=auto, pass the kind check."""
+    options = ["scoring.score=psnr", "scoring.smoothing_sigma=1.5", "scoring.auc=macro", "scoring.save_maps=true"]
+    run_entry("train.py", ["dataset=ped2", *FAST, *options, "trainer.devices=auto"], tiny)
     [result] = results(tiny)
-    assert result["protocol"] == {"score": "psnr", "smoothing_sigma": 2, "auc": "macro", "mask": False,
+    assert result["protocol"] == {"score": "psnr", "smoothing_sigma": 1.5, "auc": "macro", "mask": False,
                                   "normalization": "paper"}  # fmt: skip
     metrics = result["metrics"]
     assert metrics["auc"] == metrics["macro_auc"] and "micro_auc" in metrics
@@ -211,6 +212,10 @@ def test_every_epoch_leaves_a_last_checkpoint_to_resume_from(tiny: Path) -> None
         (["tau=0"], "tau must be a positive integer"),
         (["tau=8"], "fewer than one volume of 16 frames"),
         (["dataset.root=/nonexistent/ped2"], "/nonexistent/ped2 does not exist"),
+        (["model.compile=maybe"], "model.compile='maybe': expected true or false"),  # not taken as true
+        (["test=no"], "test='no': expected true or false"),
+        (["trainer.max_epochs=abc"], "trainer.max_epochs='abc': expected a number"),
+        (["trainer.precision=fp8"], "a trainer setting: Precision 'fp8' is invalid"),
     ],
 )
 def test_bad_settings_get_clear_errors(tiny: Path, overrides: list[str], message: str) -> None:

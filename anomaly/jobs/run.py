@@ -15,13 +15,15 @@ import secrets
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from hydra import compose
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from hydra.utils import instantiate
@@ -65,7 +67,10 @@ def build(cfg: DictConfig) -> tuple[VideoDataModule, AnomalyModule, pl.Trainer]:
         os.environ["WANDB_MODE"] = wandb_mode()
         os.environ.setdefault("WANDB_SILENT", "true")
     callbacks = list(instantiate(cfg.get("callbacks") or {}).values())
-    trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+    try:
+        trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
+    except InstantiationException as err:  # Lightning refused a trainer.* setting (precision, accelerator, ...)
+        raise ConfigError(f"a trainer setting: {err.__cause__ or err} (see conf/trainer)") from err
     resolved = OmegaConf.to_container(cfg, resolve=True)
     for lg in loggers:
         lg.log_hyperparams(resolved)
@@ -142,12 +147,49 @@ def _user_error(err: BaseException) -> AnomalyError | None:
     return None
 
 
+ANY_KIND = frozenset({"trainer.devices"})  # Lightning's: a count, "auto", or a list of devices
+
+
+def check_kinds(cfg: DictConfig) -> None:
+    """Each setting whose value in ``conf/`` (with this job's choices of config groups) is true/false or a number must
+    be one here too: ``model.compile=maybe`` would otherwise count as true (any text does), and
+    ``trainer.max_epochs=abc`` fail inside Lightning after the first epoch has begun. A number may be given for
+    any number (``scoring.smoothing_sigma=1.5``), and null for a number (the code that reads it decides)."""
+    hydra = HydraConfig.get()
+    choices = [f"{group}={choice}" for group, choice in hydra.runtime.choices.items()
+               if choice is not None and not group.startswith("hydra")]  # fmt: skip
+    defaults = compose(config_name=hydra.job.config_name, overrides=choices)
+    for key in _leaf_keys(OmegaConf.to_container(defaults, resolve=False)):
+        default = OmegaConf.select(defaults, key, throw_on_resolution_failure=False)
+        value = OmegaConf.select(cfg, key, throw_on_resolution_failure=False)
+        if key in ANY_KIND or default is None:
+            continue
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise ConfigError(f"{key}={value!r}: expected true or false (the default is {str(default).lower()})")
+        if _is_number(default) and not (value is None or _is_number(value)):
+            raise ConfigError(f"{key}={value!r}: expected a number (the default is {default})")
+
+
+def _leaf_keys(node: dict, prefix: str = "") -> Iterator[str]:
+    for key, child in node.items():
+        if isinstance(child, dict):
+            yield from _leaf_keys(child, f"{prefix}{key}.")
+        elif not isinstance(child, list):
+            yield f"{prefix}{key}"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def run_job(cfg: DictConfig, body: Callable[[DictConfig], dict[str, Any]]) -> dict[str, Any]:
-    """Run ``body`` and write ``results.json`` (status, metrics, config, wall time) whatever happens."""
+    """Check the settings' kinds, run ``body`` and write ``results.json`` (status, metrics, config, wall time)
+    whatever happens."""
     started = time.perf_counter()
     output_dir = Path(HydraConfig.get().runtime.output_dir)
     results: dict[str, Any] = {"status": "ok", "kind": cfg.job, **_description(cfg)}
     try:
+        check_kinds(cfg)
         results.update(body(cfg))
     except Exception as err:
         cause = _user_error(err)
