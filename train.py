@@ -11,11 +11,12 @@ import hydra
 from omegaconf import DictConfig
 
 from anomaly.jobs.calibration import calibrate_checkpoint
-from anomaly.jobs.run import build, run_job, test_results, tested_checkpoint
+from anomaly.jobs.run import build, check_test_checkpoint, run_job, test_results, tested_checkpoint
 from anomaly.model.weights import check_checkpoint
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
+    check_test_checkpoint(cfg)
     if cfg.ckpt_path is not None:  # resume only a run of the same tau and task
         check_checkpoint(cfg.ckpt_path, cfg.tau, cfg.task.name)
     datamodule, module, trainer = build(cfg)

@@ -36,6 +36,7 @@ import torch
 from torch._dynamo.utils import counters
 
 from anomaly.bench.modes import build, training_step
+from anomaly.bench.timing import random_volumes
 from anomaly.model.convlstm import ConvLSTMCell, State, compile_options
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,9 +104,9 @@ def step(what: str, options: dict, forward: types.FunctionType | None = None,
                 layer.__class__ = cell
     module._graphs = {f.__name__: torch.compile(f, options=options) for f in (module._loss, module._errors)}
     if what == "train":
-        return training_step(module, torch.randint(0, 256, (4, 10, 1, 227, 227), dtype=torch.uint8))
+        return training_step(module, random_volumes(4, 5))
     module.eval()
-    windows = torch.randint(0, 256, (8, 10, 1, 227, 227), dtype=torch.uint8)
+    windows = random_volumes(8, 5)
 
     @torch.no_grad()
     def test_batch() -> None:

@@ -21,7 +21,7 @@ import torch
 
 from anomaly.bench.modes import build, count_flops, training_step
 from anomaly.bench.peaks import GateConvolution, conv_peak
-from anomaly.bench.timing import runs_beside
+from anomaly.bench.timing import random_volumes, runs_beside
 
 CPU = torch.device("cpu")
 
@@ -46,7 +46,7 @@ def beside_training(rounds: int = 30, steps: int = 10) -> None:
     mode's, ``runs_beside``), and the step's fraction of the higher of the two readings."""
     _, sustained = conv_peak(4, CPU, torch.float32, steps)
     flops = 4 * count_flops(build(5, CPU), 5, CPU)[0]
-    step = training_step(build(5, CPU, compiled=True), torch.randint(0, 256, (4, 10, 1, 227, 227), dtype=torch.uint8))
+    step = training_step(build(5, CPU, compiled=True), random_volumes(4, 5))
     for _ in range(5):
         step()
     rows = []

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
 from anomaly.bench.modes import build, training_step
+from anomaly.bench.timing import random_volumes
 from anomaly.lightning.module import AnomalyModule
 from anomaly.model.convlstm import compile_options
 from anomaly.protocol.scoring import frame_errors
@@ -40,7 +41,7 @@ def profiled_module() -> AnomalyModule:
 def profile_scoring() -> None:
     module = profiled_module()
     module.eval()
-    windows = torch.randint(0, 256, (8, 10, 1, 227, 227), dtype=torch.uint8)
+    windows = random_volumes(8, 5)
     with torch.no_grad():
         for _ in range(3):
             module.window_errors(windows)
@@ -52,7 +53,7 @@ def profile_scoring() -> None:
 
 def profile_training() -> None:
     module = profiled_module()
-    step = training_step(module, torch.randint(0, 256, (4, 10, 1, 227, 227), dtype=torch.uint8))
+    step = training_step(module, random_volumes(4, 5))
 
     for _ in range(4):
         step()
@@ -130,7 +131,7 @@ def best_ms(step, calls: int = 10) -> float:  # noqa: ANN001
 
 def time_frame_norms() -> None:
     phases = torch.randn(40, 16, 57, 57).contiguous(memory_format=torch.channels_last)  # deconv3's, 8 windows x 5
-    volume = torch.randint(0, 256, (8, 10, 1, 227, 227), dtype=torch.uint8)
+    volume = random_volumes(8, 5)
 
     def flattened(phases: torch.Tensor, volume: torch.Tensor) -> torch.Tensor:
         output = F.pixel_shuffle(phases, 4)[..., :227, :227].unflatten(0, (8, 5))

@@ -81,7 +81,6 @@ def test_a_checkpoint_of_another_model_is_refused(tiny: Path) -> None:
     [
         ("train.py", ["trainer.max_epochs=-5"], "a trainer setting: `max_epochs` must be a non-negative integer"),
         ("eval.py", [], "weights is not set: give weights=VALUE"),
-        ("train.py", ["test_checkpoint=worst"], "test_checkpoint='worst': expected 'last'"),
         ("train.py", ["test_every_n_epochs=-1"], "test_every_n_epochs=-1: must be an integer >= 0"),
         ("train.py", ["batch_size=0"], "batch_size=0: must be a whole number >= 1"),
     ],
@@ -89,6 +88,24 @@ def test_a_checkpoint_of_another_model_is_refused(tiny: Path) -> None:
 def test_bad_settings_are_named(tiny: Path, script: str, overrides: list[str], message: str) -> None:
     base = ["dataset=ped2", *FAST] if script == "train.py" else ["dataset=ped2"]
     refused(tiny, script, [*base, *overrides], message)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["test_checkpoint=worst"], "test_checkpoint='worst': expected 'last'"),  # once: after the whole training
+        (["test_checkpoint=best", "datamodule.val_fraction=0"], "test_checkpoint=best needs held-out data"),
+        (["model.compile=maybe"], "model.compile='maybe': expected true or false"),  # once: taken as true
+        (["test=no"], "test='no': expected true or false"),
+        (["trainer.max_epochs=abc"], "trainer.max_epochs='abc': expected a number"),  # once: failed in epoch 1
+        (["datamodule.strides=3"], "datamodule.strides=3: expected a list"),
+        (["model.betas=[0.9,1.5]"], "model.betas=[0.9, 1.5]: Adam's betas are two numbers in [0, 1)"),
+        (["trainer.precision=fp8"], "a trainer setting: Precision 'fp8' is invalid"),
+    ],
+)
+def test_bad_settings_are_refused_before_training(tiny: Path, overrides: list[str], message: str) -> None:
+    result = refused(tiny, "train.py", ["dataset=ped2", *FAST, *overrides], message)
+    assert not (Path(result["_dir"]) / "checkpoints").exists()
 
 
 def test_a_cache_folder_that_cannot_be_made_is_named(tiny: Path) -> None:

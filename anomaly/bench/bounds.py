@@ -20,7 +20,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from anomaly.bench.peaks import LAYOUTS
-from anomaly.bench.timing import timed, warm_up
+from anomaly.bench.timing import random_volumes, timed, warm_up
 from anomaly.lightning.module import AnomalyModule
 
 
@@ -57,10 +57,10 @@ class ConvolutionRecorder(TorchDispatchMode):
 def model_convolutions(module: AnomalyModule, tau: int, batch: int, test_batch: int,
                        device: torch.device) -> tuple[Counter, Counter]:  # fmt: skip
     """The convolution calls of one training step at ``batch`` and of one test batch, as the network runs them."""
-    volume = torch.randint(0, 256, (batch, 2 * tau, 1, 227, 227), dtype=torch.uint8, device=device)
+    volume = random_volumes(batch, tau, device)
     with ConvolutionRecorder() as train:
         module.train().loss(volume)
-    windows = torch.randint(0, 256, (test_batch, 2 * tau, 1, 227, 227), dtype=torch.uint8, device=device)
+    windows = random_volumes(test_batch, tau, device)
     with torch.no_grad(), ConvolutionRecorder() as test:
         module.eval().window_errors(windows)
     return train.calls, test.calls

@@ -20,7 +20,7 @@ from anomaly.data.cache import cached_frames
 from anomaly.data.datasets.ucsd import load_ucsd
 from anomaly.data.volumes import TrainingVolumes
 from anomaly.hardware import device_name
-from anomaly.model.convlstm import count_parameters
+from anomaly.model.convlstm import FRAME_SIZE, count_parameters
 
 CEILING = ("train_volumes_per_s", "test_frames_per_s", "train_fraction_of_peak", "test_fraction_of_peak")  # JSON
 
@@ -138,9 +138,9 @@ def main(argv: list[str] | None = None) -> dict:
 def cached_epoch(root: Path, cache_dir: Path, batch: int, tau: int) -> None:
     """The data pipeline's cost: one cached training epoch of a UCSD dataset read without the model."""
     dataset = load_ucsd(root, root.name)
-    cached_frames(dataset.train, 227, cache_dir)  # decode once (not timed)
+    cached_frames(dataset.train, FRAME_SIZE, cache_dir)  # decode once (not timed)
     started = time.perf_counter()
-    frames = cached_frames(dataset.train, 227, cache_dir)
+    frames = cached_frames(dataset.train, FRAME_SIZE, cache_dir)
     volumes = TrainingVolumes(frames, 2 * tau, (1, 2, 3))
     for _ in DataLoader(volumes, batch_size=batch, shuffle=True):
         pass

@@ -16,7 +16,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import anomaly.jobs.run  # noqa: F401  (registers the config's resolvers)
 from anomaly.bench.bounds import inductor_kernel_bytes
-from anomaly.bench.timing import precision, timed_beside
+from anomaly.bench.timing import precision, random_volumes, timed_beside
 from anomaly.lightning.module import AnomalyModule
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -97,7 +97,7 @@ def build(tau: int, device: torch.device, compiled: bool = False, compile_mode: 
 def count_flops(module: AnomalyModule, tau: int, device: torch.device) -> tuple[float, float]:
     """FLOPs of one training volume (forward + backward) and of one test window (forward): the model's own
     arithmetic (deconv3 as its transposed convolution, not the padded sub-pixel form the fast path runs)."""
-    volume = torch.randint(0, 256, (1, 2 * tau, 1, 227, 227), dtype=torch.uint8, device=device)
+    volume = random_volumes(1, tau, device)
     module.net.subpixel = False
     try:
         with FlopCounterMode(display=False) as train:
@@ -132,8 +132,8 @@ def measure(mode: Mode, tau: int, batch: int, test_batch: int, steps: int, devic
     its compile time and its kernels' bytes."""
     torch.manual_seed(0)
     module = build(tau, device, mode.compiled, mode.compile_mode)
-    volume = torch.randint(0, 256, (batch, 2 * tau, 1, 227, 227), dtype=torch.uint8, device=device)
-    windows = torch.randint(0, 256, (test_batch, 2 * tau, 1, 227, 227), dtype=torch.uint8, device=device)
+    volume = random_volumes(batch, tau, device)
+    windows = random_volumes(test_batch, tau, device)
     train_step = training_step(module, volume, mode.precision)
 
     @torch.no_grad()

@@ -10,6 +10,14 @@ from collections.abc import Callable, Iterator
 
 import torch
 
+from anomaly.model.convlstm import FRAME_SIZE
+
+
+def random_volumes(count: int, tau: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """``count`` prediction volumes of ``2*tau`` random ``uint8`` frames, as the data loader gives them: what every
+    timed step runs on (the network's cost does not depend on the pixels)."""
+    return torch.randint(0, 256, (count, 2 * tau, 1, FRAME_SIZE, FRAME_SIZE), dtype=torch.uint8, device=device)
+
 
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":

@@ -25,6 +25,7 @@ from anomaly.data.datasets.folder import videos_in
 from anomaly.data.video import Video, VideoDataset
 from anomaly.data.volumes import TestWindows, TrainingVolumes
 from anomaly.errors import ConfigError, DataError
+from anomaly.model.convlstm import FRAME_SIZE
 from anomaly.protocol.task import window_length
 
 
@@ -89,7 +90,6 @@ class VideoDataModule(pl.LightningDataModule):
         val_fraction: share of the training videos held out for the held-out loss (0: none).
         num_workers: DataLoader worker processes.
         cache_dir: where decoded frames are cached (None: decode into memory every run).
-        frame_size: the network's input size (227).
         seed: the training order depends only on it and the epoch.
     """
 
@@ -106,7 +106,6 @@ class VideoDataModule(pl.LightningDataModule):
         val_fraction: float,
         num_workers: int,
         cache_dir: str | None,
-        frame_size: int,
         seed: int,
     ) -> None:
         super().__init__()
@@ -122,7 +121,7 @@ class VideoDataModule(pl.LightningDataModule):
         self.batch_size, self.test_batch_size = batch_size, test_batch_size
         self.strides, self.shuffle, self.val_fraction = tuple(strides), shuffle, val_fraction
         self.drop_last = drop_last
-        self.num_workers, self.cache_dir, self.frame_size, self.seed = num_workers, cache_dir, frame_size, seed
+        self.num_workers, self.cache_dir, self.seed = num_workers, cache_dir, seed
         self._dataset: VideoDataset | None = None
         self._test_frames: list[np.ndarray] | None = None
 
@@ -137,18 +136,18 @@ class VideoDataModule(pl.LightningDataModule):
         """Decode into the cache (on one process, with a progress bar) the videos this stage needs."""
         fitting = self.trainer is None or self.trainer.state.fn == TrainerFn.FITTING
         videos = [*self.dataset.train, *self.dataset.test] if fitting else self.dataset.test
-        cached_frames(videos, self.frame_size, self.cache_dir)
+        cached_frames(videos, FRAME_SIZE, self.cache_dir)
 
     def setup(self, stage: str | None = None) -> None:
         if stage in ("fit", None) and not hasattr(self, "train_frames"):
-            train = cached_frames(self.dataset.train, self.frame_size, self.cache_dir)
+            train = cached_frames(self.dataset.train, FRAME_SIZE, self.cache_dir)
             self._check_lengths(self.dataset.train, train, "training")
             self.train_frames, self.val_frames = self._split(train)
 
     @property
     def test_frames(self) -> list[np.ndarray]:
         if self._test_frames is None:
-            self._test_frames = cached_frames(self.dataset.test, self.frame_size, self.cache_dir)
+            self._test_frames = cached_frames(self.dataset.test, FRAME_SIZE, self.cache_dir)
             self._check_lengths(self.dataset.test, self._test_frames, "test")
         return self._test_frames
 
@@ -181,11 +180,11 @@ class VideoDataModule(pl.LightningDataModule):
             if folder is None:
                 raise ConfigError("normal=folder needs normal_dir=PATH: a folder of normal videos or frame folders")
             videos = videos_in(Path(folder), "normal")
-            frames = cached_frames(videos, self.frame_size, self.cache_dir)
+            frames = cached_frames(videos, FRAME_SIZE, self.cache_dir)
             self._check_lengths(videos, frames, "normal")
         elif normal in ("train", "heldout"):
             videos = self.dataset.train
-            frames = cached_frames(videos, self.frame_size, self.cache_dir)
+            frames = cached_frames(videos, FRAME_SIZE, self.cache_dir)
             self._check_lengths(videos, frames, "normal")
             if normal == "heldout":
                 frames = self._split(frames)[1]

@@ -28,7 +28,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning_fabric.utilities.exceptions import MisconfigurationException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_only
@@ -107,8 +107,23 @@ def test_results(trainer: pl.Trainer) -> dict[str, Any]:
     return results
 
 
+TEST_CHECKPOINTS = ("last", "best")
+
+
+def check_test_checkpoint(cfg: DictConfig) -> None:
+    """``test_checkpoint`` checked before training: found wrong after it, it would end a run of hours."""
+    if cfg.test_checkpoint not in TEST_CHECKPOINTS:
+        raise ConfigError(f"test_checkpoint={cfg.test_checkpoint!r}: expected 'last' (the authors' choice) or 'best'")
+    if cfg.test_checkpoint == "best" and not cfg.datamodule.val_fraction:
+        raise ConfigError(
+            "test_checkpoint=best needs held-out data to choose by (datamodule.val_fraction > 0); "
+            "or use test_checkpoint=last"
+        )
+
+
 def tested_checkpoint(trainer: pl.Trainer, which: str) -> dict[str, Any]:
-    """Which checkpoint the test after training uses (``test_checkpoint``), its path, and why."""
+    """Which checkpoint the test after training uses (``test_checkpoint``, checked by :func:`check_test_checkpoint`),
+    its path, and why."""
     checkpoints = [c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)]
     best = next((c.best_model_path or None for c in checkpoints if c.monitor), None)
     latest = next((c for c in checkpoints if not c.monitor), None)
@@ -119,15 +134,13 @@ def tested_checkpoint(trainer: pl.Trainer, which: str) -> dict[str, Any]:
     if which == "last":
         why = "test_checkpoint=last: the model after the last epoch, as the authors tested theirs"
         return {"which": "last", "checkpoint": last, "best_checkpoint": best, "why": why}
-    if which == "best":
-        if best is None:
-            raise ConfigError(
-                "test_checkpoint=best, but no checkpoint was selected by held-out loss (no validation data: "
-                "datamodule.val_fraction=0?); use test_checkpoint=last"
-            )
-        why = "test_checkpoint=best: the checkpoint with the lowest held-out (validation) loss"
-        return {"which": "best", "checkpoint": best, "last_checkpoint": last, "why": why}
-    raise ConfigError(f"test_checkpoint={which!r}: expected 'last' (the authors' choice) or 'best'")
+    if best is None:  # which == "best" (check_test_checkpoint), but no held-out loss was ever computed
+        raise ConfigError(
+            "test_checkpoint=best, but no checkpoint was selected by held-out loss (no held-out volumes: too few "
+            "training videos for datamodule.val_fraction?); use test_checkpoint=last"
+        )
+    why = "test_checkpoint=best: the checkpoint with the lowest held-out (validation) loss"
+    return {"which": "best", "checkpoint": best, "last_checkpoint": last, "why": why}
 
 
 def _user_error(err: BaseException) -> AnomalyError | None:
@@ -151,8 +164,8 @@ ANY_KIND = frozenset({"trainer.devices"})  # Lightning's: a count, "auto", or a 
 
 
 def check_kinds(cfg: DictConfig) -> None:
-    """Each setting whose value in ``conf/`` (with this job's choices of config groups) is true/false or a number must
-    be one here too: ``model.compile=maybe`` would otherwise count as true (any text does), and
+    """Each setting whose value in ``conf/`` (with this job's choices of config groups) is true/false, a number or a
+    list must be one here too: ``model.compile=maybe`` would otherwise count as true (any text does), and
     ``trainer.max_epochs=abc`` fail inside Lightning after the first epoch has begun. A number may be given for
     any number (``scoring.smoothing_sigma=1.5``), and null for a number (the code that reads it decides)."""
     hydra = HydraConfig.get()
@@ -168,13 +181,15 @@ def check_kinds(cfg: DictConfig) -> None:
             raise ConfigError(f"{key}={value!r}: expected true or false (the default is {str(default).lower()})")
         if _is_number(default) and not (value is None or _is_number(value)):
             raise ConfigError(f"{key}={value!r}: expected a number (the default is {default})")
+        if isinstance(default, ListConfig) and not isinstance(value, ListConfig):
+            raise ConfigError(f"{key}={value!r}: expected a list, like the default {OmegaConf.to_container(default)}")
 
 
 def _leaf_keys(node: dict, prefix: str = "") -> Iterator[str]:
     for key, child in node.items():
         if isinstance(child, dict):
             yield from _leaf_keys(child, f"{prefix}{key}.")
-        elif not isinstance(child, list):
+        else:
             yield f"{prefix}{key}"
 
 

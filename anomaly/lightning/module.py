@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from anomaly.errors import ConfigError
-from anomaly.model.convlstm import EncoderForecaster, compile_options
+from anomaly.model.convlstm import FRAME_SIZE, EncoderForecaster, compile_options
 from anomaly.protocol.metric import TestErrors
 from anomaly.protocol.scoring import Rect, error_mask, frame_errors, prediction_error, psnr, scored_pixels
 from anomaly.protocol.task import check_task, split_volume
@@ -79,11 +79,13 @@ class AnomalyModule(pl.LightningModule):
             raise ConfigError(f"model.compile_mode={compile_mode}: has effect only with model.compile=true; set both")
         # Plain Python types (not Hydra's ListConfig), so checkpoints load with torch.load(weights_only=True).
         betas = [float(b) for b in betas]
+        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
+            raise ConfigError(f"model.betas={betas}: Adam's betas are two numbers in [0, 1) (the recipe: [0.9, 0.999])")
         mask = [[int(v) for v in rect] for rect in mask]
         self.save_hyperparameters()
         self.net = EncoderForecaster(init)
         rects = [tuple(rect) for rect in mask]
-        self.register_buffer("mask", error_mask(EncoderForecaster.FRAME_SIZE, rects), persistent=False)
+        self.register_buffer("mask", error_mask(FRAME_SIZE, rects), persistent=False)
         self.test_errors = TestErrors()
         self._compiled: set[str] = set()
         self._graphs: dict[str, Callable] = {}  # model.compile: the compiled loss and test errors, made at first use

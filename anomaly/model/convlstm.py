@@ -37,6 +37,7 @@ from anomaly.errors import ConfigError
 State = tuple[Tensor, Tensor]
 
 LEAKY_SLOPE = 0.2
+FRAME_SIZE = 227  # the network takes grey 227x227 frames: its peephole maps are sized for them
 INITS = ("authors", "paper")
 
 
@@ -179,8 +180,6 @@ class EncoderForecaster(nn.Module):
 
     subpixel = True
 
-    FRAME_SIZE = 227
-
     def __init__(self, init: str = "authors") -> None:
         super().__init__()
         if init not in INITS:
@@ -226,9 +225,9 @@ class EncoderForecaster(nn.Module):
             nn.init.zeros_(layer.bias)
 
     def forward(self, frames: Tensor, tau_out: int | None = None) -> Tensor:
-        if frames.ndim != 5 or frames.shape[2:] != (1, self.FRAME_SIZE, self.FRAME_SIZE):
+        if frames.ndim != 5 or frames.shape[2:] != (1, FRAME_SIZE, FRAME_SIZE):
             raise ValueError(
-                f"expected frames of shape (B, T, 1, {self.FRAME_SIZE}, {self.FRAME_SIZE}), got {tuple(frames.shape)}"
+                f"expected frames of shape (B, T, 1, {FRAME_SIZE}, {FRAME_SIZE}), got {tuple(frames.shape)}"
             )
         batch, steps = frames.shape[:2]
         tau_out = steps if tau_out is None else tau_out

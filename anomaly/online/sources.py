@@ -21,8 +21,7 @@ from PIL import Image
 
 from anomaly.data.frames import FRAME_FOLDER_FPS, image_files, preprocess
 from anomaly.errors import DataError
-
-FRAME_SIZE = 227
+from anomaly.model.convlstm import FRAME_SIZE
 
 
 @dataclass
