@@ -13,18 +13,15 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
+from anomaly.jobs.calibration import use_calibration
 from anomaly.jobs.run import build, run_job, test_results
-from anomaly.lightning.callbacks import TestScoring, find_callback
-from anomaly.model.weights import find_calibration, load_weights
+from anomaly.model.weights import load_weights
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     datamodule, module, trainer = build(cfg)
     load_weights(module.net, cfg.weights, cfg.tau, cfg.task.name)
-    if cfg.scoring.normalization == "calibrated":  # the errors ranked among normal video's, stored with the weights
-        calibration, where = find_calibration(cfg.weights, cfg.calibration)
-        calibration.check(cfg.tau, cfg.task.name, str(where))
-        find_callback(trainer, TestScoring).calibration = calibration
+    use_calibration(trainer, cfg, cfg.weights, cfg.calibration)
     trainer.test(module, datamodule=datamodule)
     return test_results(trainer)
 

@@ -13,6 +13,24 @@ from pathlib import Path
 
 import torch
 
+from anomaly.errors import ConfigError
+
+
+def resolve_device(name: str, setting: str = "device") -> torch.device:
+    """``auto`` (the GPU if there is one), ``cpu``, ``cuda`` or ``cuda:N`` as a device, or a :class:`ConfigError`
+    that names ``setting``: for a device torch does not know, or a GPU this machine does not have."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"{setting}={name!r}: expected auto, cpu, cuda or cuda:N")
+    if device.type == "cuda" and not (torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()):
+        raise ConfigError(f"{setting}={name}: no such GPU here ({torch.cuda.device_count()} found); use cpu or auto")
+    return device
+
 
 def cpu_model() -> str:
     """The CPU's marketing name (Linux's ``/proc/cpuinfo``), else what ``platform`` knows."""
@@ -32,7 +50,7 @@ def device_name(device: torch.device | str | None = None) -> str:
 
     Example: ``"Intel(R) Xeon(R) Processor (2 threads; AVX512, avx512_bf16, AMX)"``.
     """
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = resolve_device("auto") if device is None else torch.device(device)
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     units = [torch.backends.cpu.get_cpu_capability()]

@@ -101,6 +101,8 @@ def test_bad_settings_are_named(tiny: Path, script: str, overrides: list[str], m
         (["datamodule.strides=3"], "datamodule.strides=3: expected a list"),
         (["model.betas=[0.9,1.5]"], "model.betas=[0.9, 1.5]: Adam's betas are two numbers in [0, 1)"),
         (["trainer.precision=fp8"], "a trainer setting: Precision 'fp8' is invalid"),
+        (["scoring.normalization=calibrated", "calibrate=false"], "normalization=calibrated tests against the calib"),
+        (["scoring.save_maps=true", "trainer.devices=2"], "scoring.save_maps=true needs a single device"),
     ],
 )
 def test_bad_settings_are_refused_before_training(tiny: Path, overrides: list[str], message: str) -> None:

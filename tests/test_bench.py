@@ -54,6 +54,15 @@ def test_a_count_below_one_is_named_before_anything_runs(option: str, capsys: py
     assert f"{option}=0: must be at least 1" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("device", "message"), [("tpu", "expected auto, cpu, cuda"), ("cuda:7", "no such GPU here")])
+def test_a_device_it_cannot_use_is_named_before_anything_runs(device: str, message: str,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    with pytest.raises(SystemExit):
+        main(["--device", device])
+    error = capsys.readouterr().err
+    assert "--device=" in error and device in error and message in error
+
+
 def test_a_cpu_is_named_with_its_threads_and_the_vector_units_torch_uses() -> None:
     name = device_name("cpu")
     assert f"({torch.get_num_threads()} threads; {torch.backends.cpu.get_cpu_capability()}" in name

@@ -39,13 +39,15 @@ def jpeg_frames(count: int = FRAMES) -> list[bytes]:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tau=2 model trained (one short epoch) and calibrated by train.py on a tiny UCSD-layout set."""
+    """A tau=2 model trained (one short epoch) and calibrated by train.py on a tiny UCSD-layout set, then tested
+    with the calibrated protocol."""
     from helpers.datasets import make_ucsd_original
 
     folder = tmp_path_factory.mktemp("detect")
     make_ucsd_original(folder / "data" / "ped2", train_frames=(12, 12, 10), test_frames=(14, 12), size=(24, 16),
                        gt=[[(8, 14)], [(3, 6)]])  # fmt: skip
-    run_entry("train.py", ["dataset=ped2", *FAST, "test=false", "hydra.run.dir=outputs/trained"], folder)
+    run_entry("train.py", ["dataset=ped2", *FAST, "scoring.normalization=calibrated", "hydra.run.dir=outputs/trained"],
+              folder)  # fmt: skip
     return folder
 
 
@@ -63,6 +65,7 @@ def test_train_calibrates_its_checkpoint_on_held_out_normal_video(trained: Path)
     [result] = [r for r in results(trained) if r["kind"] == "train"]
     assert result["calibration"]["source"] == "ped2 heldout" and result["calibration"]["windows"] > 0
     assert result["calibration"]["stored_in"] == str(checkpoint(trained))
+    assert result["protocol"]["normalization"] == "calibrated" and "op_tpr" in result["metrics"]  # its test used it
 
 
 @pytest.fixture
@@ -155,6 +158,22 @@ def test_a_killed_run_leaves_complete_files(trained: Path) -> None:
 def test_an_unreadable_source_is_named(trained: Path, source: str, message: str) -> None:
     (trained / "junk.avi").write_text("not a video")
     done = run_entry("detect.py", [f"source={source}", f"weights={checkpoint(trained)}", "tau=2"], trained, check=False)
+    assert done.returncode == 1 and message in done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("fps=abc", "fps='abc': the source's frame rate, a number > 0"),  # once: a traceback per frame
+        ("fps=-5", "fps=-5: the source's frame rate, a number > 0"),  # once: negative times, silently
+        ("overlay=maybe", "overlay='maybe': expected auto"),  # once: taken as auto
+        ("device=tpu", "device='tpu': expected auto, cpu, cuda or cuda:N"),
+    ],
+)
+def test_bad_settings_of_detect_are_named(trained: Path, setting: str, message: str) -> None:
+    source = f"source={trained / 'data/ped2/Test/Test001'}"
+    done = run_entry("detect.py", [source, f"weights={checkpoint(trained)}", "tau=2", setting], trained, check=False)
     assert done.returncode == 1 and message in done.stdout + done.stderr
     assert "Traceback" not in done.stdout + done.stderr
 

@@ -19,7 +19,8 @@ from anomaly.bench.peaks import PRECISIONS, conv_peak, memory_bandwidth
 from anomaly.data.cache import cached_frames
 from anomaly.data.datasets.ucsd import load_ucsd
 from anomaly.data.volumes import TrainingVolumes
-from anomaly.hardware import device_name
+from anomaly.errors import ConfigError
+from anomaly.hardware import device_name, resolve_device
 from anomaly.model.convlstm import FRAME_SIZE, count_parameters
 
 CEILING = ("train_volumes_per_s", "test_frames_per_s", "train_fraction_of_peak", "test_fraction_of_peak")  # JSON
@@ -29,7 +30,7 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[Mode]]:
     """The arguments, and the modes to run (all of the device's unless ``--modes`` names some)."""
     parser = argparse.ArgumentParser(description=anomaly.bench.__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--device", default="auto", help="auto (the GPU if there is one), cpu, cuda or cuda:N")
     parser.add_argument("--steps", type=int, default=10, help="timed steps per measurement (after warm-up)")
     parser.add_argument("--batch", type=int, default=4, help="training batch (the recipe's 4 for tau=5)")
     parser.add_argument("--test-batch", type=int, default=8)
@@ -42,7 +43,10 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[Mode]]:
     for name in ("steps", "batch", "test_batch", "tau"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')}={getattr(args, name)}: must be at least 1")
-    args.device = torch.device(args.device)
+    try:
+        args.device = resolve_device(args.device, "--device")
+    except ConfigError as err:
+        parser.error(str(err))
     modes = modes_for(args.device)
     if args.modes:
         wanted = {m.strip() for m in args.modes.split(",")}

@@ -12,12 +12,14 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from omegaconf import DictConfig
 from torch.utils.data import DataLoader
 
 from anomaly.data.datamodule import VideoDataModule
 from anomaly.errors import ConfigError
+from anomaly.lightning.callbacks import TestScoring, find_callback
 from anomaly.lightning.module import AnomalyModule
-from anomaly.model.weights import save_calibration
+from anomaly.model.weights import find_calibration, save_calibration
 from anomaly.protocol.calibration import Calibration
 
 log = logging.getLogger("anomaly")
@@ -66,3 +68,13 @@ def calibrate_checkpoint(trainer: pl.Trainer, module: AnomalyModule, datamodule:
     except ConfigError as err:
         log.warning("no calibration stored: %s", err)
         return {"skipped": str(err)}
+
+
+def use_calibration(trainer: pl.Trainer, cfg: DictConfig, weights: str, explicit: str | None = None) -> None:
+    """Under ``scoring.normalization=calibrated``: the test pass ranks each error among the normal-video errors of
+    the calibration stored with ``weights`` (or in the file ``explicit``)."""
+    if cfg.scoring.normalization != "calibrated":
+        return
+    calibration, where = find_calibration(weights, explicit)
+    calibration.check(cfg.tau, cfg.task.name, str(where))
+    find_callback(trainer, TestScoring).calibration = calibration

@@ -8,13 +8,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from tqdm import tqdm
 
+from anomaly.data.frames import FRAME_FOLDER_FPS
 from anomaly.errors import ConfigError
+from anomaly.hardware import resolve_device
 from anomaly.model.weights import find_calibration, load_weights
 from anomaly.online.detector import Detector, batches
 from anomaly.online.outputs import EventsFile, Overlay, ScoresFile, regularity_plot
@@ -34,14 +35,17 @@ def detect(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(f"precision={cfg.precision!r}: expected one of {PRECISIONS}")
     if not (isinstance(cfg.batch_size, int) and cfg.batch_size >= 1):
         raise ConfigError(f"batch_size={cfg.batch_size!r}: must be a whole number >= 1")
+    if cfg.fps is not None and not (isinstance(cfg.fps, int | float) and cfg.fps > 0):
+        raise ConfigError(f"fps={cfg.fps!r}: the source's frame rate, a number > 0 (null: the file's own rate, or "
+                          f"{FRAME_FOLDER_FPS:g} for a folder of frames)")  # fmt: skip
+    if not (cfg.overlay == "auto" or isinstance(cfg.overlay, bool)):
+        raise ConfigError(f"overlay={cfg.overlay!r}: expected auto (for files, not for live sources), true or false")
     alarm = AlarmSettings(**cfg.alarm)
     module = instantiate(cfg.model)
     load_weights(module.net, cfg.weights, cfg.tau, cfg.task.name)
     calibration, where = find_calibration(cfg.weights, cfg.calibration)
     calibration.check(cfg.tau, cfg.task.name, str(where))
-    device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
-                          "cpu" if cfg.device == "auto" else cfg.device)  # fmt: skip
-    module.to(device)
+    module.to(resolve_device(cfg.device))
     folder = Path(HydraConfig.get().runtime.output_dir)
     overlay_on = cfg.overlay if isinstance(cfg.overlay, bool) else None
     reader = FrameReader(str(cfg.source), cfg.fps, keep_images=overlay_on is not False)

@@ -110,8 +110,14 @@ def test_results(trainer: pl.Trainer) -> dict[str, Any]:
 TEST_CHECKPOINTS = ("last", "best")
 
 
-def check_test_checkpoint(cfg: DictConfig) -> None:
-    """``test_checkpoint`` checked before training: found wrong after it, it would end a run of hours."""
+def check_before_training(cfg: DictConfig, trainer: pl.Trainer) -> None:
+    """What ``train.py`` uses only after training, checked before it: found wrong then, it would end a run of hours
+    with nothing tested (``test_checkpoint``; the calibrated protocol without a calibration)."""
+    if cfg.test and cfg.scoring.normalization == "calibrated" and not (cfg.calibrate and trainer.world_size == 1):
+        raise ConfigError(
+            "scoring.normalization=calibrated tests against the calibration that train.py makes after training, "
+            "which needs calibrate=true and one process (trainer.devices=1); or test later with eval.py"
+        )
     if cfg.test_checkpoint not in TEST_CHECKPOINTS:
         raise ConfigError(f"test_checkpoint={cfg.test_checkpoint!r}: expected 'last' (the authors' choice) or 'best'")
     if cfg.test_checkpoint == "best" and not cfg.datamodule.val_fraction:
@@ -122,7 +128,7 @@ def check_test_checkpoint(cfg: DictConfig) -> None:
 
 
 def tested_checkpoint(trainer: pl.Trainer, which: str) -> dict[str, Any]:
-    """Which checkpoint the test after training uses (``test_checkpoint``, checked by :func:`check_test_checkpoint`),
+    """Which checkpoint the test after training uses (``test_checkpoint``, checked by :func:`check_before_training`),
     its path, and why."""
     checkpoints = [c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)]
     best = next((c.best_model_path or None for c in checkpoints if c.monitor), None)
@@ -134,7 +140,7 @@ def tested_checkpoint(trainer: pl.Trainer, which: str) -> dict[str, Any]:
     if which == "last":
         why = "test_checkpoint=last: the model after the last epoch, as the authors tested theirs"
         return {"which": "last", "checkpoint": last, "best_checkpoint": best, "why": why}
-    if best is None:  # which == "best" (check_test_checkpoint), but no held-out loss was ever computed
+    if best is None:  # which == "best" (check_before_training), but no held-out loss was ever computed
         raise ConfigError(
             "test_checkpoint=best, but no checkpoint was selected by held-out loss (no held-out volumes: too few "
             "training videos for datamodule.val_fraction?); use test_checkpoint=last"

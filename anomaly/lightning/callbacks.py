@@ -153,9 +153,12 @@ class LocalisationMaps(pl.Callback):
         self.enabled = enabled
         self.maps: dict[int, list[tuple[int, torch.Tensor]]] = {}
 
-    def on_test_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        """Refuses more than one device when the run starts (before training, not at its test)."""
         if self.enabled and trainer.world_size > 1:
             raise ConfigError("scoring.save_maps=true needs a single device (trainer.devices=1)")
+
+    def on_test_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.maps = {}
 
     def on_test_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, *args: Any) -> None:
