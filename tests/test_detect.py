@@ -167,6 +167,7 @@ def test_an_unreadable_source_is_named(trained: Path, source: str, message: str)
     [
         ("fps=abc", "fps='abc': the source's frame rate, a number > 0"),  # once: a traceback per frame
         ("fps=-5", "fps=-5: the source's frame rate, a number > 0"),  # once: negative times, silently
+        ("fps=true", "fps=True: the source's frame rate, a number > 0"),  # a bool is an int to Python
         ("overlay=maybe", "overlay='maybe': expected auto"),  # once: taken as auto
         ("device=tpu", "device='tpu': expected auto, cpu, cuda or cuda:N"),
     ],

@@ -35,7 +35,7 @@ def detect(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(f"precision={cfg.precision!r}: expected one of {PRECISIONS}")
     if not (isinstance(cfg.batch_size, int) and cfg.batch_size >= 1):
         raise ConfigError(f"batch_size={cfg.batch_size!r}: must be a whole number >= 1")
-    if cfg.fps is not None and not (isinstance(cfg.fps, int | float) and cfg.fps > 0):
+    if cfg.fps is not None and not (isinstance(cfg.fps, int | float) and not isinstance(cfg.fps, bool) and cfg.fps > 0):
         raise ConfigError(f"fps={cfg.fps!r}: the source's frame rate, a number > 0 (null: the file's own rate, or "
                           f"{FRAME_FOLDER_FPS:g} for a folder of frames)")  # fmt: skip
     if not (cfg.overlay == "auto" or isinstance(cfg.overlay, bool)):
