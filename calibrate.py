@@ -16,12 +16,13 @@ from omegaconf import DictConfig
 
 from anomaly.jobs.calibration import calibrate
 from anomaly.jobs.run import build, run_job
-from anomaly.model.weights import load_weights
+from anomaly.model.weights import check_calibration_target, load_weights
 
 
 def main_job(cfg: DictConfig) -> dict[str, Any]:
     datamodule, module, trainer = build(cfg)
     load_weights(module.net, cfg.weights, cfg.tau, cfg.task.name)
+    check_calibration_target(cfg.weights, cfg.out)
     normal = datamodule.normal_dataloader(cfg.normal, cfg.normal_dir)
     source = f"{cfg.dataset.name} {cfg.normal}" if cfg.normal != "folder" else str(cfg.normal_dir)
     return {"calibration": calibrate(trainer, module, normal, cfg.weights, source, cfg.out)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -61,6 +62,19 @@ def test_a_device_it_cannot_use_is_named_before_anything_runs(device: str, messa
         main(["--device", device])
     error = capsys.readouterr().err
     assert "--device=" in error and device in error and message in error
+
+
+def test_files_it_cannot_use_are_named_before_anything_runs(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    a_file = tmp_path / "a_file"
+    a_file.write_text("")
+    with pytest.raises(SystemExit):
+        main(["--device", "cpu", "--json", str(a_file / "bench.json")])
+    error = capsys.readouterr().err
+    assert f"--json {a_file / 'bench.json'}: cannot write it ({a_file} is a file, not a folder)" in error
+    with pytest.raises(SystemExit):
+        main(["--device", "cpu", "--ucsd", str(tmp_path / "ped2")])
+    assert f"dataset 'ped2': {tmp_path / 'ped2'} does not exist" in capsys.readouterr().err
 
 
 def test_a_cpu_is_named_with_its_threads_and_the_vector_units_torch_uses() -> None:

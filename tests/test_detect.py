@@ -208,6 +208,29 @@ def test_calibrate_py_writes_a_sidecar_that_detect_finds_and_checks(trained: Pat
     assert done.returncode == 1 and "was made for other weights" in done.stdout + done.stderr
 
 
+@pytest.mark.parametrize(
+    ("out", "message"),
+    [
+        ("{weights}/c.json", "cannot write the calibration to {weights}/c.json ({weights} is a file, not a folder)"),
+        ("data", "cannot write the calibration to data (it is a folder)"),
+        ("{weights}", "is the weights file itself"),
+    ],
+)
+def test_calibrate_py_refuses_an_unwritable_out_before_scoring(trained: Path, out: str, message: str) -> None:
+    from anomaly.model.caffe import write_caffemodel
+    from anomaly.model.convlstm import EncoderForecaster
+
+    weights = trained / "unwritable_out.caffemodel"
+    write_caffemodel(EncoderForecaster(), weights)
+    before = weights.read_bytes()
+    arguments = ["dataset=ped2", "tau=2", f"weights={weights}", f"out={out.format(weights=weights)}"]
+    done = run_entry("calibrate.py", arguments, trained, check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1 and message.format(weights=weights) in output, output
+    assert "Traceback" not in output and "Predicting" not in output  # refused before any window was scored
+    assert weights.read_bytes() == before
+
+
 def test_weights_of_another_tau_or_task_are_refused(trained: Path) -> None:
     source = trained / "data/ped2/Test/Test001"
     for overrides in (["tau=5"], ["tau=2", "task=reconstruction"]):

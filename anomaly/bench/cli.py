@@ -12,14 +12,15 @@ import torch
 from torch.utils.data import DataLoader
 
 import anomaly.bench
-from anomaly.atomic import write_atomic
+from anomaly.atomic import check_writable, write_atomic
 from anomaly.bench.bounds import conv_seconds, model_convolutions
 from anomaly.bench.modes import Mode, build, count_flops, measure, modes_for
 from anomaly.bench.peaks import PRECISIONS, conv_peak, memory_bandwidth
 from anomaly.data.cache import cached_frames
 from anomaly.data.datasets.ucsd import load_ucsd
+from anomaly.data.video import VideoDataset
 from anomaly.data.volumes import TrainingVolumes
-from anomaly.errors import ConfigError
+from anomaly.errors import AnomalyError
 from anomaly.hardware import device_name, resolve_device
 from anomaly.model.convlstm import FRAME_SIZE, count_parameters
 
@@ -45,8 +46,14 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, list[Mode]]:
             parser.error(f"--{name.replace('_', '-')}={getattr(args, name)}: must be at least 1")
     try:
         args.device = resolve_device(args.device, "--device")
-    except ConfigError as err:
+        args.ucsd = load_ucsd(args.ucsd, args.ucsd.name) if args.ucsd else None
+    except AnomalyError as err:
         parser.error(str(err))
+    try:
+        if args.json:
+            check_writable(args.json)
+    except OSError as err:
+        parser.error(f"--json {args.json}: cannot write it ({err.strerror or err}); give a writable file")
     modes = modes_for(args.device)
     if args.modes:
         wanted = {m.strip() for m in args.modes.split(",")}
@@ -139,9 +146,8 @@ def main(argv: list[str] | None = None) -> dict:
     return figures
 
 
-def cached_epoch(root: Path, cache_dir: Path, batch: int, tau: int) -> None:
+def cached_epoch(dataset: VideoDataset, cache_dir: Path, batch: int, tau: int) -> None:
     """The data pipeline's cost: one cached training epoch of a UCSD dataset read without the model."""
-    dataset = load_ucsd(root, root.name)
     cached_frames(dataset.train, FRAME_SIZE, cache_dir)  # decode once (not timed)
     started = time.perf_counter()
     frames = cached_frames(dataset.train, FRAME_SIZE, cache_dir)
@@ -150,6 +156,6 @@ def cached_epoch(root: Path, cache_dir: Path, batch: int, tau: int) -> None:
         pass
     seconds = time.perf_counter() - started
     print(
-        f"cached epoch of {root.name}: {len(volumes)} volumes in {seconds:.1f} s = "
+        f"cached epoch of {dataset.name}: {len(volumes)} volumes in {seconds:.1f} s = "
         f"{len(volumes) / seconds:.0f} volumes/s (data only, batch {batch}, tau {tau}, strides 1-3)"
     )

@@ -16,12 +16,14 @@ import hashlib
 import json
 import os
 import pickle
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from anomaly.atomic import atomic_path, write_atomic
+from anomaly.atomic import atomic_path, check_writable, write_atomic
 from anomaly.errors import ConfigError, MissingDataError, WeightsError
 from anomaly.model.caffe import load_caffemodel
 from anomaly.model.convlstm import EncoderForecaster
@@ -117,23 +119,44 @@ def sidecar_path(weights: str | os.PathLike) -> Path:
 def save_calibration(weights: str | os.PathLike, calibration: Calibration, out: str | None = None) -> Path:
     """Store ``calibration`` with its weights: inside a ``.ckpt`` (rewritten atomically), else in a sidecar
     JSON file beside the weights (or at ``out``) that records the weights' SHA-256. Returns where it went."""
-    weights = Path(weights)
-    if out is None and weights.suffix == ".ckpt":
-        checkpoint = read_checkpoint(weights)
-        checkpoint[CALIBRATION_KEY] = calibration.to_dict()
-        with atomic_path(weights) as tmp:
-            torch.save(checkpoint, tmp)
-        return weights
-    target = Path(out) if out is not None else sidecar_path(weights)
-    data = calibration.to_dict() | {"weights_sha256": sha256_of(weights), "weights": str(weights)}
+    target = calibration_target(weights, out)
+    with _writing_calibration(target):
+        if target == Path(weights):
+            checkpoint = read_checkpoint(weights)
+            checkpoint[CALIBRATION_KEY] = calibration.to_dict()
+            with atomic_path(target) as tmp:
+                torch.save(checkpoint, tmp)
+        else:
+            data = calibration.to_dict() | {"weights_sha256": sha256_of(weights), "weights": str(weights)}
+            write_atomic(target, json.dumps(data, indent=1))
+    return target
+
+
+def check_calibration_target(weights: str | os.PathLike, out: str | None = None) -> None:
+    """Refuse now, before any scoring, a calibration that :func:`save_calibration` could not write."""
+    target = calibration_target(weights, out)
+    with _writing_calibration(target):
+        check_writable(target)
+
+
+def calibration_target(weights: str | os.PathLike, out: str | None = None) -> Path:
+    """Where the calibration of ``weights`` goes: ``out``, else the ``.ckpt`` itself, else the sidecar file."""
+    if out is not None:
+        if Path(out).resolve() == Path(weights).resolve():
+            raise ConfigError(f"out={out} is the weights file itself: choose another file for the calibration")
+        return Path(out)
+    return Path(weights) if Path(weights).suffix == ".ckpt" else sidecar_path(weights)
+
+
+@contextmanager
+def _writing_calibration(target: Path) -> Iterator[None]:
     try:
-        write_atomic(target, json.dumps(data, indent=1))
+        yield
     except OSError as err:
         raise ConfigError(
             f"cannot write the calibration to {target} ({err.strerror or err}); choose a writable file with "
             f"out=PATH, and give it to detect.py / eval.py as calibration=PATH"
         ) from None
-    return target
 
 
 def find_calibration(weights: str | os.PathLike, explicit: str | os.PathLike | None = None) -> tuple[Calibration, Path]:
