@@ -99,6 +99,8 @@ def test_bad_settings_are_named(tiny: Path, script: str, overrides: list[str], m
         (["test=no"], "test='no': expected true or false"),
         (["trainer.max_epochs=abc"], "trainer.max_epochs='abc': expected a number"),  # once: failed in epoch 1
         (["datamodule.strides=3"], "datamodule.strides=3: expected a list"),
+        (["seed=-1"], "seed=-1: must be a whole number from 0 to 4294967295"),  # once: numpy's ValueError
+        (["seed=1.5"], "seed=1.5: must be a whole number"),
         (["model.betas=[0.9,1.5]"], "model.betas=[0.9, 1.5]: Adam's betas are two numbers in [0, 1)"),
         (["trainer.precision=fp8"], "a trainer setting: Precision 'fp8' is invalid"),
         (["scoring.normalization=calibrated", "calibrate=false"], "normalization=calibrated tests against the calib"),

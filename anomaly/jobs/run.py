@@ -57,7 +57,12 @@ OmegaConf.register_new_resolver("run_id", lambda: secrets.token_hex(3), use_cach
 OmegaConf.register_new_resolver("sweep_group", _sweep_group, use_cache=True, replace=True)
 
 
+SEEDS = (0, 2**32 - 1)  # what numpy accepts, and so seed_everything
+
+
 def build(cfg: DictConfig) -> tuple[VideoDataModule, AnomalyModule, pl.Trainer]:
+    if cfg.seed is not None and not (isinstance(cfg.seed, int) and SEEDS[0] <= cfg.seed <= SEEDS[1]):
+        raise ConfigError(f"seed={cfg.seed}: must be a whole number from {SEEDS[0]} to {SEEDS[1]}")
     pl.seed_everything(cfg.seed, workers=True)
     torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest kernels (GPU only)
     datamodule = instantiate(cfg.datamodule)
