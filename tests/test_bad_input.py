@@ -91,6 +91,19 @@ def test_bad_settings_are_named(tiny: Path, script: str, overrides: list[str], m
 
 
 @pytest.mark.parametrize(
+    ("script", "overrides", "message"),
+    [
+        ("eval.py", ["weights=data"], "weights=data: a folder, not a file (give a .caffemodel or a .ckpt"),
+        ("train.py", ["ckpt_path=data"], "data: a folder, not a file (give a .ckpt of train.py"),
+    ],
+)
+def test_a_folder_given_as_weights_is_named(tiny: Path, script: str, overrides: list[str], message: str) -> None:
+    done = run_entry(script, ["dataset=ped2", *overrides], tiny, check=False)
+    assert done.returncode == 1 and message in done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
     ("overrides", "message"),
     [
         (["test_checkpoint=worst"], "test_checkpoint='worst': expected 'last'"),  # once: after the whole training

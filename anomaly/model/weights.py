@@ -32,11 +32,15 @@ from anomaly.protocol.calibration import Calibration
 NET_PREFIX = "net."  # the network's keys in a LightningModule's state_dict
 
 
+def _not_a_file(path: Path) -> str:
+    return "a folder, not a file" if path.is_dir() else "no such file"
+
+
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """The contents of a ``train.py`` checkpoint, unpickled safely (``weights_only=True``)."""
     path = Path(path)
     if not path.is_file():
-        raise MissingDataError(f"{path}: no such checkpoint file (give a .ckpt of train.py or a .caffemodel)")
+        raise MissingDataError(f"{path}: {_not_a_file(path)} (give a .ckpt of train.py or a .caffemodel)")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
@@ -88,7 +92,7 @@ def load_weights(net: EncoderForecaster, path: str | os.PathLike, tau: int, task
     """
     path = Path(path)
     if not path.is_file():
-        raise MissingDataError(f"weights={path}: no such file (give a .caffemodel or a .ckpt of train.py)")
+        raise MissingDataError(f"weights={path}: {_not_a_file(path)} (give a .caffemodel or a .ckpt of train.py)")
     if path.suffix == ".caffemodel":
         load_caffemodel(net, path)
     else:
