@@ -170,6 +170,7 @@ def test_an_unreadable_source_is_named(trained: Path, source: str, message: str)
         ("fps=true", "fps=True: the source's frame rate, a number > 0"),  # a bool is an int to Python
         ("overlay=maybe", "overlay='maybe': expected auto"),  # once: taken as auto
         ("device=tpu", "device='tpu': expected auto, cpu, cuda or cuda:N"),
+        ("mask=[1,2]", "mask rectangle 1 (dataset.mask, or mask= of detect.py): expected [row0, row1"),  # TypeError
     ],
 )
 def test_bad_settings_of_detect_are_named(trained: Path, setting: str, message: str) -> None:

@@ -10,6 +10,7 @@ from anomaly.protocol.metric import TestErrors, videos_of
 from anomaly.protocol.scoring import (
     Protocol,
     VideoErrors,
+    check_rects,
     error_mask,
     frame_errors,
     frame_metrics,
@@ -81,6 +82,18 @@ def test_error_mask_subway_time_stamp() -> None:
     assert mask.shape == (227, 227)
     assert int((mask == 0).sum()) == 13 * 34 + 28 * 90
     assert mask[181, 81] == 0 and mask[193, 114] == 0 and mask[180, 81] == 1 and mask[193, 115] == 1
+
+
+def test_mask_rectangles_are_checked_and_made_plain() -> None:
+    from omegaconf import OmegaConf
+
+    rects = check_rects(OmegaConf.create([[181, 193, 81, 114]]), 227)
+    assert rects == [[181, 193, 81, 114]] and type(rects[0]) is list  # plain lists: checkpoints load weights_only
+    for bad in ([1, 2], [[0, 1, 0]], [[5, 3, 0, 1]], [[0, 1, 0, 227]], [[0, 1, 0, 1.5]], [[True, 1, 0, 1]]):
+        with pytest.raises(ConfigError, match="expected \\[row0, row1, col0, col1\\], whole numbers from 0 to 226"):
+            check_rects(bad, 227)
+    with pytest.raises(ConfigError, match="covers the whole frame"):
+        check_rects([[0, 226, 0, 100], [0, 226, 101, 226]], 227)
 
 
 def test_no_rectangles_no_mask() -> None:

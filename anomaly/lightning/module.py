@@ -26,7 +26,7 @@ from torch import Tensor
 from anomaly.errors import ConfigError
 from anomaly.model.convlstm import FRAME_SIZE, EncoderForecaster, compile_options
 from anomaly.protocol.metric import TestErrors
-from anomaly.protocol.scoring import Rect, error_mask, frame_errors, prediction_error, psnr, scored_pixels
+from anomaly.protocol.scoring import Rect, check_rects, error_mask, frame_errors, prediction_error, psnr, scored_pixels
 from anomaly.protocol.task import check_task, split_volume
 
 log = logging.getLogger("anomaly")
@@ -81,7 +81,7 @@ class AnomalyModule(pl.LightningModule):
         betas = [float(b) for b in betas]
         if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
             raise ConfigError(f"model.betas={betas}: Adam's betas are two numbers in [0, 1) (the recipe: [0.9, 0.999])")
-        mask = [[int(v) for v in rect] for rect in mask]
+        mask = check_rects(mask, FRAME_SIZE)
         self.save_hyperparameters()
         self.net = EncoderForecaster(init)
         rects = [tuple(rect) for rect in mask]

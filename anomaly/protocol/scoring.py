@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -25,6 +26,29 @@ SCORES = ("paper", "psnr")
 AUCS = ("micro", "macro")
 NORMALIZATIONS = ("paper", "calibrated")
 Rect = tuple[int, int, int, int]  # (row0, row1, col0, col1), 0-based, inclusive
+
+
+def check_rects(rects: Sequence[Sequence[int]], size: int) -> list[list[int]]:
+    """``rects`` as plain lists (for checkpoints), each checked to be ``[row0, row1, col0, col1]`` inside the frame.
+
+    Raises:
+        ConfigError: a rectangle of another form, outside the frame, or a mask that leaves nothing to score.
+    """
+    plain = []
+    for rect in rects:
+        values = list(rect) if isinstance(rect, Sequence) and not isinstance(rect, str) else [rect]
+        whole = all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < size for v in values)
+        if not (len(values) == 4 and whole and values[0] <= values[1] and values[2] <= values[3]):
+            raise ConfigError(
+                f"mask rectangle {rect!r} (dataset.mask, or mask= of detect.py): expected [row0, row1, col0, col1], "
+                f"whole numbers from 0 to {size - 1} in {size}x{size} frame coordinates, with row0 <= row1 and "
+                f"col0 <= col1"
+            )
+        plain.append(values)
+    mask = error_mask(size, [tuple(rect) for rect in plain])
+    if mask is not None and not mask.any():
+        raise ConfigError(f"the mask {plain} covers the whole frame: nothing would be left to score")
+    return plain
 
 
 def error_mask(size: int, rects: list[Rect] | tuple[Rect, ...] = ()) -> Tensor | None:
