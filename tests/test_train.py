@@ -149,6 +149,20 @@ def test_multirun_gives_each_job_its_folder_results_and_wandb_run_and_reports_fa
     assert len(groups) == 1
 
 
+def test_a_sweep_through_a_cluster_launcher_gives_each_job_its_folder_and_reports_failures(tiny: Path) -> None:
+    """The README's cluster sweep (``hydra/launcher=submitit_slurm``, from the ``cluster`` extra) with submitit's local
+    executor, which runs each job as SLURM would: pickled, in a process of its own."""
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher", reason="pip install -e '.[cluster]'")
+    overrides = ["-m", "hydra/launcher=submitit_local", "dataset=ped2", *FAST, "datamodule.strides=[1,2],[0]"]
+    done = run_entry("train.py", overrides, tiny, check=False)
+    assert done.returncode == 1, done.stderr[-3000:]
+    found = results(tiny)
+    assert len(found) == 2 and len({r["_dir"] for r in found}) == 2
+    assert sorted(r["status"] for r in found) == ["failed", "ok"]
+    assert "Submitit 'local' sweep output dir" in done.stdout + done.stderr
+    assert "1 job(s) failed" in done.stderr
+
+
 def test_two_runs_started_in_the_same_second_never_share_a_folder(tiny: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
