@@ -112,6 +112,7 @@ def test_a_folder_given_as_weights_is_named(tiny: Path, script: str, overrides: 
         (["test=no"], "test='no': expected true or false"),
         (["trainer.max_epochs=abc"], "trainer.max_epochs='abc': expected a number"),  # once: failed in epoch 1
         (["datamodule.strides=3"], "datamodule.strides=3: expected a list"),
+        (["datamodule.strides=[1.5]"], "datamodule.strides=[1.5]: need one or more positive temporal strides"),
         (["seed=-1"], "seed=-1: must be a whole number from 0 to 4294967295"),  # once: numpy's ValueError
         (["seed=1.5"], "seed=1.5: must be a whole number"),
         (["model.betas=[0.9,1.5]"], "model.betas=[0.9, 1.5]: Adam's betas are two numbers in [0, 1)"),

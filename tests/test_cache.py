@@ -190,7 +190,7 @@ def test_volumes_stay_uint8_and_the_model_scales_them_to_zero_one() -> None:
     assert [inputs.flatten()[0].item(), target.flatten()[0].item()] == pytest.approx([1.0, 0.2])
 
 
-@pytest.mark.parametrize("strides", [(), (0,), (1, -2)])
+@pytest.mark.parametrize("strides", [(), (0,), (1, -2), (1.5,), (True,)])
 def test_strides_must_be_positive(strides: tuple[int, ...]) -> None:
     with pytest.raises(ConfigError, match=r"need one or more positive temporal strides"):
         TrainingVolumes([numbered_frames(10)], length=2, strides=strides)

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Sampler
 from anomaly.data.cache import cached_frames
 from anomaly.data.datasets.folder import videos_in
 from anomaly.data.video import Video, VideoDataset
-from anomaly.data.volumes import TestWindows, TrainingVolumes
+from anomaly.data.volumes import TestWindows, TrainingVolumes, check_strides
 from anomaly.errors import ConfigError, DataError
 from anomaly.model.convlstm import FRAME_SIZE
 from anomaly.protocol.task import window_length
@@ -119,7 +119,7 @@ class VideoDataModule(pl.LightningDataModule):
         self.load, self.tau, self.task = load, tau, task
         self.length = window_length(tau, task)
         self.batch_size, self.test_batch_size = batch_size, test_batch_size
-        self.strides, self.shuffle, self.val_fraction = tuple(strides), shuffle, val_fraction
+        self.strides, self.shuffle, self.val_fraction = check_strides(strides), shuffle, val_fraction
         self.drop_last = drop_last
         self.num_workers, self.cache_dir, self.seed = num_workers, cache_dir, seed
         self._dataset: VideoDataset | None = None

@@ -23,10 +23,19 @@ def _volume(frames: np.ndarray, start: int, length: int, stride: int) -> Tensor:
     return torch.from_numpy(clip).unsqueeze(1)  # (length, 1, H, W) uint8
 
 
+def check_strides(strides: Sequence[int]) -> tuple[int, ...]:
+    """``strides`` as a tuple, or a :class:`ConfigError` that names ``datamodule.strides``."""
+    if not strides or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in strides):
+        raise ConfigError(
+            f"datamodule.strides={list(strides)}: need one or more positive temporal strides, whole numbers "
+            "(the paper: [1,2,3])"
+        )
+    return tuple(strides)
+
+
 class TrainingVolumes(Dataset):
     def __init__(self, videos: Sequence[np.ndarray], length: int, strides: Sequence[int] = (1, 2, 3)) -> None:
-        if any(s < 1 for s in strides) or not strides:
-            raise ConfigError(f"datamodule.strides={list(strides)}: need one or more positive temporal strides")
+        check_strides(strides)
         self.videos, self.length = videos, length
         self.index = [
             (v, start, stride)
