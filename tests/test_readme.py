@@ -188,6 +188,7 @@ def benchmarked(project: Path, done: subprocess.CompletedProcess) -> None:
     assert mode["test_frames_per_s"] < 1.2 * alone["test_frames_per_s"]
 
 
+SYNC = "needs W&B's servers (no network here); its paths cover every offline run: test_the_readme_syncs_every_run"
 SLOW_SWEEP = "6 jobs x 80 epochs: far too long for a test; the same sweep with budget=smoke, next line, runs"
 COMMANDS: dict[str, Callable[[Path, subprocess.CompletedProcess], None] | str] = {
     "make train": "the same job as `python train.py`, which runs below; `make` adds the install `make test` did",
@@ -199,7 +200,8 @@ COMMANDS: dict[str, Callable[[Path, subprocess.CompletedProcess], None] | str] =
     "python train.py -m dataset=ped2 tau=2,5,8 task=prediction,reconstruction budget=smoke": sweep(6),
     "python train.py dataset=ped2 ckpt_path=outputs/train/runs/<run>/checkpoints/last.ckpt": trained_and_tested,
     "python train.py trainer=ddp trainer.devices=4 dataset=avenue": "needs 4 GPUs (DDP is tested on 2 CPU processes)",
-    "wandb sync outputs/train/runs/*/wandb/offline-run-*": "needs W&B's servers; this machine has no network",
+    "wandb sync outputs/*/runs/*/wandb/offline-run-*": SYNC,
+    "wandb sync outputs/*/multirun/*/*/wandb/offline-run-*": SYNC,
     "python eval.py dataset=ped2 weights=outputs/train/runs/<run>/checkpoints/last.ckpt": ok("eval"),
     "ANOMALY_DATA=../shared/data python calibrate.py dataset=ped2 weights=../shared/models/ped2_aug2.caffemodel "
     "out=outputs/ped2_aug2.calibration.json": calibrated,
@@ -301,3 +303,15 @@ def test_readme_command(project: Path, command: str) -> None:
     if any(marker in command for marker in NEEDS_SHARED) and not HAS_SHARED:
         pytest.skip(NO_SHARED)
     check(project, run(project, command))
+
+
+def test_the_readme_syncs_every_run(project: Path) -> None:
+    """After the README's commands (above, in the same project), its ``wandb sync`` paths match every offline W&B
+    run they wrote: single runs and the jobs of sweeps (a sync once matched train.py's single runs only)."""
+    patterns = [
+        word for c in readme_commands(README.read_text()) if c.startswith("wandb sync ") for word in c.split()[2:]
+    ]
+    synced = {path for pattern in patterns for path in project.glob(pattern)}
+    written = set(project.glob("outputs/**/offline-run-*"))
+    assert any("multirun" in str(path) for path in written) and any("/runs/" in str(path) for path in written)
+    assert sorted(written - synced) == []

@@ -247,10 +247,10 @@ def test_a_folder_without_results_is_a_clear_error(tmp_path):
 
 def test_wandb_logs_an_offline_report_run(tmp_path):
     write_result(tmp_path / "sweep", "0")
-    env = {"WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path), "WANDB_SILENT": "true"}
+    env = {"WANDB_MODE": "offline", "WANDB_SILENT": "true"}
     done = cli(tmp_path / "sweep", "--wandb", env=env)
     assert done.returncode == 0, done.stderr
-    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    runs = list((tmp_path / "sweep" / "wandb").glob("offline-run-*"))  # beside the report, not in the working folder
     assert len(runs) == 1
     assert list(runs[0].glob("*.wandb"))
     tables = {path.name.split("_0_")[0]: path for path in runs[0].glob("files/media/table/*.table.json")}

@@ -70,8 +70,9 @@ def render_markdown(results: Sequence[Result]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def log_wandb(results: Sequence[Result], project: str | None = None) -> str:
-    """Log Tables I/II (as printed and per cell) and III to a ``job_type="report"`` run; its folder."""
+def log_wandb(results: Sequence[Result], folder: Path, project: str | None = None) -> str:
+    """Log Tables I/II (as printed and per cell) and III to a ``job_type="report"`` run, kept in ``folder/wandb``
+    (beside the report); its folder."""
     import wandb
 
     groups = sorted({r.group for r in results if r.group})
@@ -86,6 +87,7 @@ def log_wandb(results: Sequence[Result], project: str | None = None) -> str:
         job_type="report",
         name=f"report-{group}",
         mode=wandb_mode(),
+        dir=folder,
         config={"results": len(results)},
     )
     try:
@@ -119,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(markdown)
     print(f"Wrote {prefix}.md, {prefix}.csv and {prefix}_speed.csv ({len(results)} results)")
     if args.wandb:
-        print(f"W&B run: {log_wandb(results, args.project)}")
+        print(f"W&B run: {log_wandb(results, prefix.parent, args.project)}")
     return 0
 
 
