@@ -58,7 +58,13 @@ def test_best_checkpoint_by_held_out_loss_is_an_option(tiny: Path) -> None:
     run_entry("train.py", ["dataset=ped2", *FAST, "test_checkpoint=best"], tiny)
     [result] = results(tiny)
     assert result["tested"]["which"] == "best"
-    assert Path(result["tested"]["checkpoint"]).name == "best.ckpt"
+    assert Path(result["tested"]["checkpoint"]).name == "best.ckpt" and result["tested"]["iteration"] > 0
+
+
+def test_zero_epochs_test_the_untrained_model_and_say_so(tiny: Path) -> None:
+    run_entry("train.py", ["dataset=ped2", *FAST, "trainer.max_epochs=0"], tiny)
+    [result] = results(tiny)
+    assert result["status"] == "ok" and result["tested"]["which"] == "last" and result["tested"]["iteration"] == 0
 
 
 def test_learning_curve_scores_the_test_set_during_training(tiny: Path) -> None:
@@ -70,6 +76,7 @@ def test_learning_curve_scores_the_test_set_during_training(tiny: Path) -> None:
     last = dict(zip(rows[0].split(","), rows[-1].split(","), strict=True))
     # observation only: the curve's last point scores the same weights as the final test
     assert float(last["auc"]) == pytest.approx(result["metrics"]["auc"])
+    assert result["tested"]["iteration"] == int(last["step"]) > 0  # the tested model's iterations, as in the curve
     assert (run / "plots" / "learning_curve.png").is_file()
     logged = (run / "csv" / "version_0" / "metrics.csv").read_text()
     assert "curve/auc" in logged and "curve/val_loss" in logged

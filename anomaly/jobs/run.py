@@ -40,6 +40,7 @@ from anomaly.jobs.tracking import wandb_mode
 from anomaly.lightning.callbacks import TestScoring, find_callback
 from anomaly.lightning.module import AnomalyModule
 from anomaly.model.convlstm import count_parameters
+from anomaly.model.weights import read_checkpoint
 from anomaly.reporting.results import write_results
 
 log = logging.getLogger("anomaly")
@@ -144,14 +145,19 @@ def tested_checkpoint(trainer: pl.Trainer, which: str) -> dict[str, Any]:
         trainer.save_checkpoint(last)
     if which == "last":
         why = "test_checkpoint=last: the model after the last epoch, as the authors tested theirs"
-        return {"which": "last", "checkpoint": last, "best_checkpoint": best, "why": why}
+        return {"which": "last", "checkpoint": last, "iteration": _iteration(last), "best_checkpoint": best, "why": why}
     if best is None:  # which == "best" (check_before_training), but no held-out loss was ever computed
         raise ConfigError(
             "test_checkpoint=best, but no checkpoint was selected by held-out loss (no held-out volumes: too few "
             "training videos for datamodule.val_fraction?); use test_checkpoint=last"
         )
     why = "test_checkpoint=best: the checkpoint with the lowest held-out (validation) loss"
-    return {"which": "best", "checkpoint": best, "last_checkpoint": last, "why": why}
+    return {"which": "best", "checkpoint": best, "iteration": _iteration(best), "last_checkpoint": last, "why": why}
+
+
+def _iteration(checkpoint: str | None) -> int | None:
+    """The training iterations (optimiser steps) behind ``checkpoint``: 0 for an untrained model."""
+    return None if checkpoint is None else read_checkpoint(checkpoint)["global_step"]
 
 
 def _user_error(err: BaseException) -> AnomalyError | None:
