@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 
 from anomaly.jobs.calibration import use_calibration
 from anomaly.jobs.run import build, run_job, test_results
-from anomaly.model.weights import load_weights
+from anomaly.model.weights import load_weights, sha256_of
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -23,7 +23,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     load_weights(module.net, cfg.weights, cfg.tau, cfg.task.name)
     use_calibration(trainer, cfg, cfg.weights, cfg.calibration)
     trainer.test(module, datamodule=datamodule)
-    return test_results(trainer)
+    return test_results(trainer) | {"weights_sha256": sha256_of(cfg.weights)}  # which file exactly was scored
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="eval")

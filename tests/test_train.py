@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -122,6 +123,7 @@ def test_eval_scores_a_checkpoint_of_train(tiny: Path) -> None:
     run_entry("eval.py", ["dataset=ped2", "tau=2", "logger=none", f"weights={checkpoint}"], tiny)
     evaluated = [r for r in results(tiny) if r["kind"] == "eval"][0]
     assert evaluated["status"] == "ok" and evaluated["metrics"]["frames"] == 20
+    assert evaluated["weights_sha256"] == hashlib.sha256(Path(checkpoint).read_bytes()).hexdigest()
     wrong = run_entry("eval.py", ["dataset=ped2", "tau=5", "logger=none", f"weights={checkpoint}"], tiny, check=False)
     assert wrong.returncode == 1
     assert "trained with tau=2" in wrong.stderr + wrong.stdout
