@@ -93,7 +93,7 @@ def test_mask_rectangles_are_checked_and_made_plain() -> None:
         with pytest.raises(ConfigError, match="expected \\[row0, row1, col0, col1\\], whole numbers from 0 to 226"):
             check_rects(bad, 227)
     with pytest.raises(ConfigError, match="covers the whole frame"):
-        check_rects([[0, 226, 0, 100], [0, 226, 101, 226]], 227)
+        error_mask(227, [(0, 226, 0, 100), (0, 226, 101, 226)])
 
 
 def test_no_rectangles_no_mask() -> None:

@@ -32,7 +32,7 @@ def check_rects(rects: Sequence[Sequence[int]], size: int) -> list[list[int]]:
     """``rects`` as plain lists (for checkpoints), each checked to be ``[row0, row1, col0, col1]`` inside the frame.
 
     Raises:
-        ConfigError: a rectangle of another form, outside the frame, or a mask that leaves nothing to score.
+        ConfigError: a rectangle of another form, or outside the frame.
     """
     plain = []
     for rect in rects:
@@ -45,19 +45,23 @@ def check_rects(rects: Sequence[Sequence[int]], size: int) -> list[list[int]]:
                 f"col0 <= col1"
             )
         plain.append(values)
-    mask = error_mask(size, [tuple(rect) for rect in plain])
-    if mask is not None and not mask.any():
-        raise ConfigError(f"the mask {plain} covers the whole frame: nothing would be left to score")
     return plain
 
 
 def error_mask(size: int, rects: list[Rect] | tuple[Rect, ...] = ()) -> Tensor | None:
-    """A (size, size) 0/1 mask that zeroes ``rects`` of the error map (e.g. Subway's time stamp)."""
+    """A (size, size) 0/1 mask that zeroes ``rects`` of the error map (e.g. Subway's time stamp).
+
+    Raises:
+        ConfigError: the rectangles cover the whole frame, so nothing would be left to score.
+    """
     if not rects:
         return None
     mask = torch.ones(size, size)
     for row0, row1, col0, col1 in rects:
         mask[row0 : row1 + 1, col0 : col1 + 1] = 0
+    if not mask.any():
+        raise ConfigError(f"the mask {[list(rect) for rect in rects]} covers the whole frame: nothing would be left "
+                          "to score")  # fmt: skip
     return mask
 
 
