@@ -245,6 +245,13 @@ def test_a_folder_without_results_is_a_clear_error(tmp_path):
     assert not (tmp_path / "full" / "report.md").exists()
 
 
+def test_a_results_file_given_for_a_folder_names_its_folder(tmp_path):
+    result = write_result(tmp_path, "run")
+    done = cli(result)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert f"{result}: a file, not a folder; give the run or sweep folder ({result.parent})" in done.stderr
+
+
 def test_wandb_logs_an_offline_report_run(tmp_path):
     write_result(tmp_path / "sweep", "0")
     env = {"WANDB_MODE": "offline", "WANDB_SILENT": "true"}
@@ -349,3 +356,9 @@ def test_a_run_without_a_curve_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "run").mkdir()
     assert curve.main([str(tmp_path / "run")]) == 2
     assert "learning_curve.csv: no such file; train with test_every_n_epochs=N" in capsys.readouterr().err
+
+
+def test_a_curve_file_given_for_its_run_names_the_run_folder(tmp_path, capsys):
+    table = write_curve(tmp_path / "run", 0, [(1499, 64.0, 0.8, 0.28)]) / "learning_curve.csv"
+    assert curve.main([str(table)]) == 2
+    assert f"{table}: a file, not a folder; give the run folder ({tmp_path / 'run'})" in capsys.readouterr().err

@@ -33,6 +33,8 @@ class CurveError(ValueError):
 
 
 def read_rows(run: Path) -> Rows:
+    if run.is_file():
+        raise CurveError(f"{run}: a file, not a folder; give the run folder ({run.parent})")
     path = run / "learning_curve.csv"
     if not path.is_file():
         raise CurveError(f"{path}: no such file; train with test_every_n_epochs=N to make one")

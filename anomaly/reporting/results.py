@@ -59,6 +59,8 @@ def find_results(dirs: Sequence[str | Path]) -> list[Path]:
     """All results.json files under ``dirs``, each once; every folder must hold at least one."""
     found: dict[Path, Path] = {}
     for folder in map(Path, dirs):
+        if folder.is_file():
+            raise ReportError(f"{folder}: a file, not a folder; give the run or sweep folder ({folder.parent})")
         if not folder.is_dir():
             raise ReportError(f"{folder}: no such folder")
         paths = sorted(folder.rglob("results.json"))
