@@ -122,6 +122,17 @@ def test_a_file_gets_an_overlay_video_and_a_picture(trained: Path) -> None:
     assert events["complete"] and events["frames"] == FRAMES and events["calibration_source"] == "ped2 heldout"
 
 
+def test_a_source_shorter_than_a_window_says_that_nothing_was_scored(trained: Path) -> None:
+    clip = trained / "short.mjpeg"
+    clip.write_bytes(b"".join(jpeg_frames(3)))  # tau=2 prediction: a window is 4 frames
+    done = run_entry("detect.py", [f"source={clip}", f"weights={checkpoint(trained)}", "tau=2"], trained)
+    output = done.stdout + done.stderr
+    assert "no frame was scored: 3 frame(s) read, and the first score needs a whole window of 4 frames" in output
+    [result] = [r for r in results(trained) if r.get("source") == str(clip)]
+    assert result["status"] == "ok" and (result["frames"], result["scored_frames"]) == (3, 0)
+    assert [row["error"] for row in detect_rows(trained)] == ["", "", ""]
+
+
 def test_a_killed_run_leaves_complete_files(trained: Path) -> None:
     frames = trained / "many"
     frames.mkdir()

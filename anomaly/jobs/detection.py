@@ -60,7 +60,7 @@ def detect(cfg: DictConfig) -> dict[str, Any]:
     detector = Detector(module, calibration, alarm, cfg.batch_size, cfg.precision, keep_maps=overlay is not None)
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     log.info("scoring %s (%s, %.3g frames/s) -> %s", info.name, "live" if info.live else "file", info.fps, folder)
-    count, stopped, started = 0, "end of the source", time.perf_counter()
+    count, scored, stopped, started = 0, 0, "end of the source", time.perf_counter()
     bar = tqdm(total=info.frames, unit="frame", desc="detect")
     try:
         events.write(0, complete=False)
@@ -69,6 +69,7 @@ def detect(cfg: DictConfig) -> dict[str, Any]:
             for result in detector.score(group):
                 events.times[result.frame.index] = result.frame.time_s
                 scores.write(result)
+                scored += result.error is not None
                 if overlay is not None:
                     overlay.write(result)
                 if result.ended is not None:
@@ -97,13 +98,17 @@ def detect(cfg: DictConfig) -> dict[str, Any]:
         if overlay is not None:
             overlay.close()
     seconds = time.perf_counter() - started
-    if count:
+    if scored:
         regularity_plot(folder / "regularity.png", scores.path, events.events, 1 - alarm.false_alarm_rate)
-    print(f"{count} frames in {seconds:.1f} s ({count / max(seconds, 1e-9):.1f} frames/s), {len(events.events)} "
-          f"event(s), stopped at the {stopped}; {folder}")  # fmt: skip
+    else:
+        log.warning("no frame was scored: %s frame(s) read, and the first score needs a whole window of %d frames "
+                    "(tau=%d, %s)", count, detector.length, cfg.tau, cfg.task.name)  # fmt: skip
+    print(f"{count} frames in {seconds:.1f} s ({count / max(seconds, 1e-9):.1f} frames/s), {scored} scored, "
+          f"{len(events.events)} event(s), stopped at the {stopped}; {folder}")  # fmt: skip
     return {
         "source": info.name,
         "frames": count,
+        "scored_frames": scored,
         "events": len(events.events),
         "frames_per_s": count / max(seconds, 1e-9),
         "stopped": stopped,
