@@ -207,3 +207,17 @@ def test_a_link_out_of_the_folder_is_refused(tmp_path):
 
     with pytest.raises(DownloadError, match=r"member 'data/passwd' would land outside"):
         extract_safely(path, tmp_path / "into")
+
+
+@pytest.mark.parametrize(
+    ("dataset", "message"),
+    [
+        ("subway_exit", "subway_exit: not downloadable; request the Subway videos from their authors"),
+        ("ped3", "invalid choice: 'ped3' (choose from avenue, ped1, ped2)"),
+    ],
+)
+def test_a_dataset_that_cannot_be_downloaded_is_named(tmp_path, capsys, dataset, message):
+    with pytest.raises(SystemExit) as exit_:
+        main([dataset, "--dest", str(tmp_path / "data")])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()

@@ -207,10 +207,16 @@ def main(argv: Sequence[str] | None = None, archives: Mapping[str, Archive] | No
     parser = argparse.ArgumentParser(
         prog="python -m anomaly.data.download", description="Fetch and unpack a public dataset."
     )
-    parser.add_argument("dataset", choices=sorted(DATASETS))
+    choices = ", ".join(sorted(DATASETS))
+    parser.add_argument("dataset", metavar=f"{{{choices.replace(' ', '')}}}")
     default = Path(os.environ.get("ANOMALY_DATA") or "data")
     parser.add_argument("--dest", type=Path, default=default, help=f"data folder (default: {default})")
     args = parser.parse_args(argv)
+    if args.dataset.startswith("subway"):
+        parser.error(f"{args.dataset}: not downloadable; request the Subway videos from their authors (Adam et al., "
+                     "2008) and place them as the README's Data section says")  # fmt: skip
+    if args.dataset not in DATASETS:
+        parser.error(f"argument dataset: invalid choice: {args.dataset!r} (choose from {choices})")
     try:
         data = download(args.dataset, args.dest, archives)
     except (DownloadError, DataError, OSError) as err:
