@@ -49,6 +49,16 @@ def test_a_checkpoint_that_would_run_code_is_refused_and_runs_nothing(tiny: Path
     assert not marker.exists()
 
 
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [(b"", "empty or cut short)"), (b"hello\n", "KeyError: ")],  # what torch.load raised
+)
+def test_a_file_that_is_no_checkpoint_is_named(tiny: Path, content: bytes, why: str) -> None:
+    (tiny / "w.ckpt").write_bytes(content)
+    message = f"w.ckpt: not a checkpoint of train.py nor a .caffemodel ({why}"  # once: "(101)", or "()"
+    refused(tiny, "eval.py", ["dataset=ped2", "weights=w.ckpt"], message)
+
+
 def test_weights_with_nan_are_refused_not_scored(tiny: Path) -> None:
     net = EncoderForecaster()
     with torch.no_grad():

@@ -49,7 +49,8 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             f"loaded ({str(err).splitlines()[0]}); only load checkpoints written by train.py"
         ) from None
     except Exception as err:  # torch raises several types for a file that is not a checkpoint at all
-        raise WeightsError(f"{path}: not a checkpoint of train.py nor a .caffemodel ({err})") from None
+        why = "empty or cut short" if isinstance(err, EOFError) else f"{type(err).__name__}: {err}"
+        raise WeightsError(f"{path}: not a checkpoint of train.py nor a .caffemodel ({why})") from None
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
         raise WeightsError(f"{path}: not a checkpoint of train.py (no 'state_dict' in it)")
     return checkpoint
