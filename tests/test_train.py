@@ -292,3 +292,12 @@ def test_fast_modes_train_a_few_steps_and_score(tiny: Path, overrides: list[str]
     assert result["status"] == "ok" and 0 <= result["metrics"]["auc"] <= 1
     assert result["config"]["model"]["compile"] == ("model.compile=true" in overrides)
     assert (result["config"]["trainer"]["precision"] == "bf16-mixed") == ("trainer.precision=bf16-mixed" in overrides)
+
+
+@pytest.mark.parametrize("script", ["train.py", "eval.py", "calibrate.py", "detect.py"])
+def test_help_says_what_the_job_is_and_where_its_commands_are(tmp_path: Path, script: str) -> None:
+    done = run_entry(script, ["--help"], tmp_path)
+    name = script.removesuffix(".py")
+    assert done.stdout.startswith(f"{script} of anomaly: video anomaly detection by prediction error"), done.stdout
+    assert "The README shows the commands of every job" in done.stdout and f"job: {name}" in done.stdout
+    assert not (tmp_path / "outputs").exists()  # --help runs nothing
