@@ -207,16 +207,16 @@ def main(argv: Sequence[str] | None = None, archives: Mapping[str, Archive] | No
     parser = argparse.ArgumentParser(
         prog="python -m anomaly.data.download", description="Fetch and unpack a public dataset."
     )
-    choices = ", ".join(sorted(DATASETS))
-    parser.add_argument("dataset", metavar=f"{{{choices.replace(' ', '')}}}")
+    names = sorted(DATASETS)
+    parser.add_argument("dataset", metavar="{" + ",".join(names) + "}")
     default = Path(os.environ.get("ANOMALY_DATA") or "data")
     parser.add_argument("--dest", type=Path, default=default, help=f"data folder (default: {default})")
     args = parser.parse_args(argv)
-    if args.dataset.startswith("subway"):
+    if args.dataset in ("subway_entrance", "subway_exit"):  # datasets the loaders read, but nobody may serve
         parser.error(f"{args.dataset}: not downloadable; request the Subway videos from their authors (Adam et al., "
                      "2008) and place them as the README's Data section says")  # fmt: skip
     if args.dataset not in DATASETS:
-        parser.error(f"argument dataset: invalid choice: {args.dataset!r} (choose from {choices})")
+        parser.error(f"argument dataset: invalid choice: {args.dataset!r} (choose from {', '.join(names)})")
     try:
         data = download(args.dataset, args.dest, archives)
     except (DownloadError, DataError, OSError) as err:
