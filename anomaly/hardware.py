@@ -53,9 +53,24 @@ def device_name(device: torch.device | str | None = None) -> str:
     device = resolve_device("auto") if device is None else torch.device(device)
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    units = [torch.backends.cpu.get_cpu_capability()]
-    # torch.cpu's own checks, private in torch 2.13: looked up so that a torch without them names fewer units
-    for unit, check in (("avx512_bf16", "_is_avx512_bf16_supported"), ("AMX", "_is_amx_tile_supported")):
-        if getattr(torch.cpu, check, lambda: False)():
-            units.append(unit)
+    units = [torch.backends.cpu.get_cpu_capability(), *_bf16_units()]
     return f"{cpu_model()} ({torch.get_num_threads()} threads; {', '.join(units)})"
+
+
+def _bf16_units() -> list[str]:
+    """The CPU's units that compute in bf16 natively, as torch.cpu finds them."""
+    # torch.cpu's own checks, private in torch 2.13: looked up so that a torch without them names fewer units
+    checks = (("avx512_bf16", "_is_avx512_bf16_supported"), ("AMX", "_is_amx_tile_supported"))
+    return [unit for unit, check in checks if getattr(torch.cpu, check, lambda: False)()]
+
+
+def emulated_bf16(device: torch.device) -> str | None:
+    """Why bf16 on ``device`` runs slower than fp32 (an x86 CPU with neither avx512_bf16 nor AMX, where oneDNN
+    emulates it), for a warning; None where bf16 is native or this is not known."""
+    if device.type != "cpu" or platform.machine().lower() not in ("x86_64", "amd64") or _bf16_units():
+        return None
+    return (
+        f"this CPU ({cpu_model()}) has neither avx512_bf16 nor AMX, so oneDNN emulates bf16: expect it slower than "
+        "fp32 (2.3-2.7 times in training on a 2-core Intel Xeon without them, docs/benchmarks.md); "
+        "`make bench` measures both here"
+    )

@@ -19,7 +19,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 from helpers.entrypoints import FAST, ROOT, results, run_entry, user_environment
+
+from anomaly.hardware import emulated_bf16
 
 FRAMES = 40
 
@@ -131,6 +134,17 @@ def test_a_source_shorter_than_a_window_says_that_nothing_was_scored(trained: Pa
     [result] = [r for r in results(trained) if r.get("source") == str(clip)]
     assert result["status"] == "ok" and (result["frames"], result["scored_frames"]) == (3, 0)
     assert [row["error"] for row in detect_rows(trained)] == ["", "", ""]
+
+
+def test_bf16_scores_and_warns_where_the_cpu_emulates_it(trained: Path) -> None:
+    clip = trained / "bf16.mjpeg"
+    clip.write_bytes(b"".join(jpeg_frames()))
+    done = run_entry("detect.py", [f"source={clip}", f"weights={checkpoint(trained)}", "tau=2", "precision=bf16"],
+                     trained)  # fmt: skip
+    warned = "precision=bf16: this CPU" in done.stdout + done.stderr
+    assert warned == (emulated_bf16(torch.device("cpu")) is not None)
+    [result] = [r for r in results(trained) if r.get("source") == str(clip)]
+    assert result["status"] == "ok" and result["scored_frames"] > 0
 
 
 def test_a_killed_run_leaves_complete_files(trained: Path) -> None:

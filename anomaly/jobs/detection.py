@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from anomaly.data.frames import FRAME_FOLDER_FPS
 from anomaly.errors import ConfigError
-from anomaly.hardware import resolve_device
+from anomaly.hardware import emulated_bf16, resolve_device
 from anomaly.model.weights import find_calibration, load_weights
 from anomaly.online.detector import Detector, batches
 from anomaly.online.outputs import EventsFile, Overlay, ScoresFile, regularity_plot
@@ -45,7 +45,10 @@ def detect(cfg: DictConfig) -> dict[str, Any]:
     load_weights(module.net, cfg.weights, cfg.tau, cfg.task.name)
     calibration, where = find_calibration(cfg.weights, cfg.calibration)
     calibration.check(cfg.tau, cfg.task.name, str(where))
-    module.to(resolve_device(cfg.device))
+    device = resolve_device(cfg.device)
+    if cfg.precision == "bf16" and (why := emulated_bf16(device)):
+        log.warning("precision=bf16: %s", why)
+    module.to(device)
     folder = Path(HydraConfig.get().runtime.output_dir)
     overlay_on = cfg.overlay if isinstance(cfg.overlay, bool) else None
     reader = FrameReader(str(cfg.source), cfg.fps, keep_images=overlay_on is not False)

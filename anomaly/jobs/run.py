@@ -35,7 +35,7 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from anomaly.data.datamodule import VideoDataModule
 from anomaly.errors import AnomalyError, ConfigError, MissingDataError
-from anomaly.hardware import device_name
+from anomaly.hardware import device_name, emulated_bf16
 from anomaly.jobs.tracking import wandb_mode
 from anomaly.lightning.callbacks import TestScoring, find_callback
 from anomaly.lightning.module import AnomalyModule
@@ -77,6 +77,8 @@ def build(cfg: DictConfig) -> tuple[VideoDataModule, AnomalyModule, pl.Trainer]:
         trainer = instantiate(cfg.trainer, logger=loggers or False, callbacks=callbacks)
     except InstantiationException as err:  # Lightning refused a trainer.* setting (precision, accelerator, ...)
         raise ConfigError(f"a trainer setting: {err.__cause__ or err} (see conf/trainer)") from err
+    if "bf16" in str(trainer.precision) and (why := emulated_bf16(trainer.strategy.root_device)):
+        log.warning("trainer.precision=%s: %s", trainer.precision, why)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     for lg in loggers:
         lg.log_hyperparams(resolved)
