@@ -158,6 +158,9 @@ def test_multirun_gives_each_job_its_folder_results_and_wandb_run_and_reports_fa
     assert sorted(str(run.parents[1]) for run in runs) == sorted(r["_dir"] for r in found if r["status"] == "ok")
     groups = {r["group"] for r in found}
     assert len(groups) == 1
+    # nothing on the console that no setting of ours could act on: Lightning's advertisements, wandb's notice
+    # about the deprecated setting that Lightning passes
+    assert "💡 Tip" not in done.stdout + done.stderr and "anonymous setting" not in done.stdout + done.stderr
 
 
 def test_a_sweep_through_a_cluster_launcher_gives_each_job_its_folder_and_reports_failures(tiny: Path) -> None:

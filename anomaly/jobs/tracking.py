@@ -1,11 +1,37 @@
-"""W&B mode: runs never prompt or hang. Offline without credentials or without a reachable server."""
+"""The loggers: W&B runs never prompt or hang (offline without credentials or without a reachable server), and a
+run's console carries no advertisement or deprecation notice that no setting of ours can act on."""
 
 from __future__ import annotations
 
+import logging
 import netrc
 import os
 import socket
+from typing import Any
 from urllib.parse import urlparse
+
+import pytorch_lightning as pl
+
+
+class WandbLogger(pl.loggers.WandbLogger):
+    """Lightning's W&B logger, less the ``anonymous=None`` that it passes to ``wandb.init`` unasked: wandb 0.31 warns
+    on every run that the setting has no effect."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        init = getattr(self, "_wandb_init", {})  # Lightning's own (private) arguments of wandb.init
+        if "anonymous" in init and init["anonymous"] is None:
+            del init["anonymous"]
+
+
+class _NoTips(logging.Filter):
+    """Drops Lightning's "💡 Tip" lines: advertisements for its cloud services, on every run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip")
+
+
+logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_NoTips())
 
 
 def wandb_mode(timeout: float = 3.0) -> str:
