@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 from helpers.config import build_module
+from pytorch_lightning.utilities.model_summary import ModelSummary
 
+from anomaly.bench.modes import count_flops
 from anomaly.errors import ConfigError
 
 LAYERS = ("conv1", "conv2", "conv3", "deconv1", "deconv2", "deconv3")
@@ -116,3 +118,14 @@ def test_a_compiled_module_pads_a_short_scored_batch_and_keeps_its_numbers() -> 
 def test_bad_model_settings_are_refused_before_training(override: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         build_module(override)
+
+
+@pytest.mark.parametrize("tau", [2, 5])
+def test_the_model_summary_counts_one_test_window_as_the_benchmark_does(tau: int) -> None:
+    """Lightning's summary, printed at the start of every run, shows the FLOPs of one window (not "0 Total Flops"):
+    the network's arithmetic as the benchmark counts it, to within the sub-pixel form of deconv3 that it runs."""
+    module = build_module(f"tau={tau}")
+    summary = ModelSummary(module)
+    _, window = count_flops(module, tau, torch.device("cpu"))
+    assert summary.total_flops == pytest.approx(window, rel=0.01)
+    assert summary.in_sizes[0][0] == [1, tau, 1, 227, 227]

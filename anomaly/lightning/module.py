@@ -87,6 +87,8 @@ class AnomalyModule(pl.LightningModule):
         rects = [tuple(rect) for rect in mask]
         self.register_buffer("mask", error_mask(FRAME_SIZE, rects), persistent=False)
         self.test_errors = TestErrors()
+        # one input window: Lightning's model summary then shows its sizes and FLOPs (else "0 Total Flops")
+        self.example_input_array = torch.zeros(1, tau, 1, FRAME_SIZE, FRAME_SIZE)
         self._compiled: set[str] = set()
         self._graphs: dict[str, Callable] = {}  # model.compile: the compiled loss and test errors, made at first use
         self._scored_batch = 0  # the largest scored batch so far (compiled: every batch gets this size)
