@@ -7,6 +7,7 @@ import logging
 import netrc
 import os
 import socket
+import warnings
 from typing import Any
 from urllib.parse import urlparse
 
@@ -32,6 +33,8 @@ class _NoTips(logging.Filter):
 
 
 logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_NoTips())
+# Lightning 2.6's test loop builds torch's LeafSpec, which torch 2.13 deprecates: a notice for Lightning, not for us
+warnings.filterwarnings("ignore", r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning)
 
 
 def wandb_mode(timeout: float = 3.0) -> str:
