@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from anomaly.bench.bounds import inductor_kernel_bytes
-from anomaly.bench.cli import main
+from anomaly.bench.bounds import Convolution, inductor_kernel_bytes
+from anomaly.bench.cli import convolutions_alone, main
 from anomaly.bench.modes import Mode
 from anomaly.bench.peaks import GateConvolution
 from anomaly.bench.timing import runs_beside, timed_beside
@@ -86,14 +87,33 @@ def test_a_cpu_is_named_with_its_threads_and_the_vector_units_torch_uses() -> No
 def test_a_bound_is_the_convolutions_alone_plus_the_kernels_bytes_at_the_bandwidth() -> None:
     mode = Mode("compiled fp32", "fp32", True, kernel_bytes_train=10**9, kernel_bytes_test=5 * 10**8)
     # 0.1 s of convolutions + 1 GB at 10 GB/s per training step of 4; 0.05 s + 0.5 GB per test batch of 8
-    assert mode.bound((0.1, 0.05), (4, 8), bandwidth=10.0, flops=(9e9, 3e9), peak=300.0)
+    assert mode.bound((0.1, 0.05), (4, 8), bandwidth=10.0, flops=(9e9, 3e9), peaks=(300.0, 400.0))
     assert mode.bound_train_volumes_per_s == pytest.approx(4 / 0.2)
     assert mode.bound_test_frames_per_s == pytest.approx(8 / 0.1)
     assert mode.bound_train_fraction_of_peak == pytest.approx(20 * 9 / 300)
-    assert mode.bound_test_fraction_of_peak == pytest.approx(80 * 3 / 300)
+    assert mode.bound_test_fraction_of_peak == pytest.approx(80 * 3 / 400)
     uncounted = Mode("compiled fp32", "fp32", True, kernel_bytes_train=None, kernel_bytes_test=5 * 10**8)
-    assert not uncounted.bound((0.1, 0.05), (4, 8), bandwidth=10.0, flops=(9e9, 3e9), peak=300.0)
+    assert not uncounted.bound((0.1, 0.05), (4, 8), bandwidth=10.0, flops=(9e9, 3e9), peaks=(300.0, 400.0))
     assert uncounted.bound_train_volumes_per_s is None  # no figure, not a made-up one
+
+
+def test_the_convolutions_alone_are_fractions_of_the_peaks_measured_beside_them() -> None:
+    # one 3x3 convolution with its backward per training step, one without per test batch
+    train = Counter({Convolution((2, 8, 32, 32), (16, 8, 3, 3), True, (1, 1), (1, 1), False, (0, 0), True, True): 3})
+    test = Counter({Convolution((4, 8, 32, 32), (16, 8, 3, 3), False, (1, 1), (1, 1), False, (0, 0), False, False): 2})
+    readings, asked = iter([100.0, 50.0, 80.0]), []
+
+    def peak(seconds: float) -> float:
+        asked.append(seconds)
+        return next(readings)
+
+    alone, (train_s, test_s) = convolutions_alone(train, test, (2, 4), torch.device("cpu"), "fp32", 5, peak)
+    assert alone.name == "fp32 convolutions alone"
+    assert (alone.train_peak_gflops, alone.test_peak_gflops) == (100.0, 80.0)  # the higher reading on each side
+    assert alone.train_volumes_per_s == pytest.approx(2 / train_s)
+    assert alone.test_frames_per_s == pytest.approx(4 / test_s)
+    assert 0 < test_s < train_s  # three convolutions with their backward against two without, at twice the batch
+    assert asked[1:] == pytest.approx([5 * train_s, 5 * test_s])  # each reading as long as 5 steps of what it follows
 
 
 def test_a_mode_is_timed_beside_the_peak_over_as_long_as_its_runs_and_the_higher_reading_kept() -> None:

@@ -21,8 +21,9 @@ In one run it measures:
    moments, a run of training steps cannot);
 3. the FLOPs of one training volume and of one test window, counted by ``FlopCounterMode`` on the network
    (its own arithmetic: deconv3 as the transposed convolution), so that each mode's rate becomes GFLOP/s
-   and a fraction of the peak of its precision measured beside it (the ceiling and the bounds: of the peak
-   measured at the start, with them);
+   and a fraction of the peak of its precision measured beside it (the ceiling and the bounds too: of the
+   peak measured beside the convolutions alone, just before, between and after their training and test
+   timings, as beside a mode's runs);
 4. the ceiling the convolutions set: every convolution call of a training step (forward + backward) and of
    a test batch, recorded as the network runs and timed on its own (in the faster memory layout); no mode can
    beat their sum, and the gap between it and a mode is the rest (gate arithmetic, copies, the optimiser,

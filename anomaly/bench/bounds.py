@@ -13,7 +13,7 @@ import contextlib
 import logging
 import warnings
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -66,31 +66,39 @@ def model_convolutions(module: AnomalyModule, tau: int, batch: int, test_batch: 
     return train.calls, test.calls
 
 
-def conv_seconds(calls: Counter[Convolution], backward: bool, device: torch.device, dtype: torch.dtype,
-                 steps: int) -> float:  # fmt: skip
-    """Seconds that ``calls`` take alone: each convolution (and its backward) on random tensors, in the faster of
-    the two memory layouts, times its count."""
-    total = 0.0
-    for conv, count in calls.items():
-        b = torch.zeros(conv.weight[1 if conv.transposed else 0], device=device, dtype=dtype) if conv.bias else None
-        args = (conv.stride, conv.padding, [1, 1], conv.transposed, conv.output_padding, 1)
-        bias_sizes = None if b is None else list(b.shape)
-        mask = [conv.input_grad, conv.weight_grad, conv.bias and conv.weight_grad]
-        seconds = []
-        for memory_format in LAYOUTS.values():
-            x = torch.rand(conv.input, device=device, dtype=dtype).contiguous(memory_format=memory_format)
-            w = (torch.rand(conv.weight, device=device, dtype=dtype) * 0.01).contiguous(memory_format=memory_format)
-            y = torch.ops.aten.convolution(x, w, b, *args)
+class ConvolutionsAlone:
+    """Every call of ``calls`` ready to run on random tensors (with its backward where ``backward``), in both
+    memory layouts, warmed up: ``seconds(steps)`` times them."""
 
-            def step(x=x, w=w, b=b, y=y, args=args, bias_sizes=bias_sizes, mask=mask) -> None:
-                torch.ops.aten.convolution(x, w, b, *args)
-                if backward:
-                    torch.ops.aten.convolution_backward(y, x, w, bias_sizes, *args, mask)
+    def __init__(self, calls: Counter[Convolution], backward: bool, device: torch.device, dtype: torch.dtype) -> None:
+        self.device = device
+        self.calls: list[tuple[int, list[Callable[[], None]]]] = []  # (count, the call in each layout)
+        for conv, count in calls.items():
+            b = torch.zeros(conv.weight[1 if conv.transposed else 0], device=device, dtype=dtype) if conv.bias else None
+            args = (conv.stride, conv.padding, [1, 1], conv.transposed, conv.output_padding, 1)
+            bias_sizes = None if b is None else list(b.shape)
+            mask = [conv.input_grad, conv.weight_grad, conv.bias and conv.weight_grad]
+            layouts = []
+            for memory_format in LAYOUTS.values():
+                x = torch.rand(conv.input, device=device, dtype=dtype).contiguous(memory_format=memory_format)
+                w = torch.rand(conv.weight, device=device, dtype=dtype) * 0.01
+                w = w.contiguous(memory_format=memory_format)
+                y = torch.ops.aten.convolution(x, w, b, *args)
 
-            warm_up(step, device, seconds=0.1)
-            seconds.append(timed(step, steps, device))
-        total += count * min(seconds)
-    return total
+                def step(x=x, w=w, b=b, y=y, args=args, bias_sizes=bias_sizes, mask=mask) -> None:
+                    torch.ops.aten.convolution(x, w, b, *args)
+                    if backward:
+                        torch.ops.aten.convolution_backward(y, x, w, bias_sizes, *args, mask)
+
+                warm_up(step, device, seconds=0.1)
+                layouts.append(step)
+            self.calls.append((count, layouts))
+
+    def seconds(self, steps: int, repeats: int = 3) -> float:
+        """Seconds that the calls take alone: each, in the faster of its two layouts, timed as ``timed`` times
+        (``steps`` calls, the best of ``repeats`` runs), times its count."""
+        return sum(count * min(timed(step, steps, self.device, repeats) for step in layouts)
+                   for count, layouts in self.calls)  # fmt: skip
 
 
 @contextlib.contextmanager

@@ -55,16 +55,18 @@ class Mode:
         self.test_fraction_of_peak = self.test_gflops / self.test_peak_gflops
 
     def bound(self, conv_seconds: tuple[float, float], batches: tuple[int, int], bandwidth: float,
-              flops: tuple[float, float], peak: float) -> bool:  # fmt: skip
+              flops: tuple[float, float], peaks: tuple[float, float]) -> bool:  # fmt: skip
         """The compiled mode's bound: the convolutions alone (seconds per training step and test batch of
-        ``batches``) plus its kernels' bytes at ``bandwidth`` GB/s. False where inductor counted no bytes."""
+        ``batches``) plus its kernels' bytes at ``bandwidth`` GB/s, and its fractions of ``peaks`` (GFLOP/s: those
+        measured beside the convolutions alone, in training and testing). False where inductor counted no
+        bytes."""
         if None in (self.kernel_bytes_train, self.kernel_bytes_test):
             return False
         train_s = conv_seconds[0] + self.kernel_bytes_train / 1e9 / bandwidth
         test_s = conv_seconds[1] + self.kernel_bytes_test / 1e9 / bandwidth
         self.bound_train_volumes_per_s, self.bound_test_frames_per_s = batches[0] / train_s, batches[1] / test_s
-        self.bound_train_fraction_of_peak = self.bound_train_volumes_per_s * flops[0] / 1e9 / peak
-        self.bound_test_fraction_of_peak = self.bound_test_frames_per_s * flops[1] / 1e9 / peak
+        self.bound_train_fraction_of_peak = self.bound_train_volumes_per_s * flops[0] / 1e9 / peaks[0]
+        self.bound_test_fraction_of_peak = self.bound_test_frames_per_s * flops[1] / 1e9 / peaks[1]
         return True
 
 
