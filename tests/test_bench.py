@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from anomaly.bench.bounds import Convolution, inductor_kernel_bytes
-from anomaly.bench.cli import convolutions_alone, main
+from anomaly.bench.cli import above_its_limit, convolutions_alone, main
 from anomaly.bench.modes import Mode
 from anomaly.bench.peaks import GateConvolution
 from anomaly.bench.timing import runs_beside, timed_beside
@@ -114,6 +114,16 @@ def test_the_convolutions_alone_are_fractions_of_the_peaks_measured_beside_them(
     assert alone.test_frames_per_s == pytest.approx(4 / test_s)
     assert 0 < test_s < train_s  # three convolutions with their backward against two without, at twice the batch
     assert asked[1:] == pytest.approx([5 * train_s, 5 * test_s])  # each reading as long as 5 steps of what it follows
+
+
+def test_a_mode_above_its_bound_is_flagged_not_passed_off() -> None:
+    mode = Mode("compiled fp32", "fp32", True, train_fraction_of_peak=0.572, test_fraction_of_peak=0.592)
+    assert above_its_limit(mode, "its bound", (0.6, 0.7)) is None
+    note = above_its_limit(mode, "its bound", (0.477, 0.735))  # the Ice Lake Xeon's third run of 2026-12-08
+    assert note.startswith("note: above its bound in training (57.2% against 47.7%): the machine's speed moved")
+    assert "testing" not in note
+    both = above_its_limit(mode, "the convolutions alone", (0.5, 0.5))
+    assert "in training (57.2% against 50.0%) and testing (59.2% against 50.0%)" in both
 
 
 def test_a_mode_is_timed_beside_the_peak_over_as_long_as_its_runs_and_the_higher_reading_kept() -> None:
